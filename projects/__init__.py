@@ -1,0 +1,1 @@
+"""One self-contained folder per paper: ``projects.<paper>``."""

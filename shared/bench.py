@@ -1,0 +1,106 @@
+"""Benchmark helpers: one training step timed under Lightning and under a plain PyTorch loop.
+
+Both sides train the same freshly built model with the same SGD optimiser on the same batch, so the
+ratio isolates what Lightning's loop (hooks, logging, loop bookkeeping) adds per step.
+"""
+
+from __future__ import annotations
+
+import statistics
+import time
+from collections.abc import Callable
+
+import lightning as L
+import torch
+import torch.nn.functional as F
+from torch import nn
+from torch.utils.flop_counter import FlopCounterMode
+
+Batch = tuple[torch.Tensor, torch.Tensor]
+
+
+def plain_step_seconds(model: nn.Module, batch: Batch, steps: int = 10, warmup: int = 2, lr: float = 0.01) -> float:
+    """Median seconds per step of ``forward -> cross-entropy -> backward -> SGD step`` in a bare loop."""
+    model.train()
+    optimizer = torch.optim.SGD(model.parameters(), lr=lr, momentum=0.9)
+    x, y = batch
+    times = []
+    for i in range(warmup + steps):
+        start = time.perf_counter()
+        optimizer.zero_grad(set_to_none=True)
+        F.cross_entropy(model(x), y).backward()
+        optimizer.step()
+        if i >= warmup:
+            times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+class _Classifier(L.LightningModule):
+    def __init__(self, model: nn.Module, lr: float):
+        super().__init__()
+        self.model, self.lr = model, lr
+
+    def training_step(self, batch: Batch, batch_idx: int) -> torch.Tensor:
+        x, y = batch
+        loss = F.cross_entropy(self.model(x), y)
+        self.log("loss", loss)
+        return loss
+
+    def configure_optimizers(self):
+        return torch.optim.SGD(self.parameters(), lr=self.lr, momentum=0.9)
+
+
+class _StepTimer(L.Callback):
+    def __init__(self):
+        self.starts: list[float] = []
+
+    def on_train_batch_start(self, *args) -> None:
+        self.starts.append(time.perf_counter())
+
+    def on_train_end(self, *args) -> None:
+        self.starts.append(time.perf_counter())
+
+
+def lightning_step_seconds(model: nn.Module, batch: Batch, steps: int = 10, warmup: int = 2,
+                           lr: float = 0.01) -> float:
+    """Median seconds between consecutive training steps under ``Trainer.fit`` (CPU, no checkpoints)."""
+    x, y = batch
+    data = [(x, y)] * (warmup + steps)
+    loader = torch.utils.data.DataLoader(data, batch_size=None)
+    timer = _StepTimer()
+    trainer = L.Trainer(max_steps=warmup + steps, accelerator="cpu", devices=1, logger=False,
+                        enable_checkpointing=False, enable_progress_bar=False, enable_model_summary=False,
+                        callbacks=[timer], num_sanity_val_steps=0)
+    trainer.fit(_Classifier(model, lr), loader)
+    gaps = [b - a for a, b in zip(timer.starts, timer.starts[1:], strict=False)]
+    return statistics.median(gaps[warmup:])
+
+
+def lightning_vs_plain(build: Callable[[], nn.Module], batch: Batch, steps: int = 10, warmup: int = 2) -> dict:
+    """Seconds per step under each loop, on two identically seeded models, and their ratio."""
+    torch.manual_seed(0)
+    plain = plain_step_seconds(build(), batch, steps, warmup)
+    torch.manual_seed(0)
+    lightning = lightning_step_seconds(build(), batch, steps, warmup)
+    return {"plain_s": plain, "lightning_s": lightning, "ratio": lightning / plain}
+
+
+def training_flops(model: nn.Module, batch: Batch) -> int:
+    """FLOPs of one forward + backward pass, counted by ``torch.utils.flop_counter``."""
+    x, y = batch
+    with FlopCounterMode(display=False) as counter:
+        F.cross_entropy(model(x), y).backward()
+    model.zero_grad(set_to_none=True)
+    return counter.get_total_flops()
+
+
+def matmul_gflops(n: int = 2048, repeats: int = 5) -> float:
+    """Achieved GFLOP/s of an n x n float32 matrix multiply: the machine's practical peak for reference."""
+    a, b = torch.randn(n, n), torch.randn(n, n)
+    a @ b
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        a @ b
+        times.append(time.perf_counter() - start)
+    return 2 * n**3 / statistics.median(times) / 1e9

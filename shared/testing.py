@@ -1,0 +1,47 @@
+"""Test helpers: run a config through the real CLI in-process, and check resuming from a checkpoint."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import torch
+
+CliMain = Callable[..., object]  # a paper's ``__main__.main(args=..., run=...)``
+
+
+def run_cli(main: CliMain, configs: Sequence[str | Path], root: str | Path, *overrides: str,
+            subcommand: str = "fit"):
+    """Run ``python -m projects.<paper> <subcommand> -c <configs...> <overrides...>`` in this process.
+
+    Logs, checkpoints and the saved config go under ``root``. Returns the LightningCLI object.
+    """
+    args = [subcommand, *(f"--config={c}" for c in configs), f"--trainer.default_root_dir={root}",
+            "--trainer.enable_progress_bar=false", "--trainer.enable_model_summary=false", *overrides]
+    return main(args=args)
+
+
+def final_metrics(cli) -> dict[str, float]:
+    """The trainer's last logged epoch-level metrics, as floats."""
+    return {k: float(v) for k, v in cli.trainer.callback_metrics.items() if not k.endswith("_step")}
+
+
+def check_resume(main: CliMain, configs: Sequence[str | Path], tmp_path: Path, *overrides: str,
+                 epochs: int = 2, stop_after: int = 1, rtol: float = 1e-5) -> dict[str, float]:
+    """Train ``epochs`` epochs straight, and again stopped after ``stop_after`` epochs and resumed from
+    ``last.ckpt``; assert both runs end with the same metrics (and the same weights). Returns them."""
+    straight = run_cli(main, configs, tmp_path / "straight", *overrides, f"--trainer.max_epochs={epochs}")
+    first = run_cli(main, configs, tmp_path / "interrupted", *overrides, f"--trainer.max_epochs={stop_after}")
+    last = Path(first.trainer.checkpoint_callback.last_model_path)
+    assert last.is_file(), f"no last.ckpt was written under {tmp_path / 'interrupted'}"
+    resumed = run_cli(main, configs, tmp_path / "resumed", *overrides, f"--trainer.max_epochs={epochs}",
+                      f"--ckpt_path={last}")
+    expected, got = final_metrics(straight), final_metrics(resumed)
+    assert expected.keys() == got.keys(), (expected.keys(), got.keys())
+    for key in expected:
+        assert math.isclose(expected[key], got[key], rel_tol=rtol, abs_tol=1e-6), (key, expected[key], got[key])
+    for (name, a), b in zip(straight.model.state_dict().items(), resumed.model.state_dict().values(), strict=True):
+        if a.is_floating_point():
+            torch.testing.assert_close(a, b, rtol=rtol, atol=1e-6, msg=lambda m, n=name: f"{n}: {m}")
+    return got
