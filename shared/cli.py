@@ -2,9 +2,9 @@
 
 Defaults every paper wants, so that no recipe has to repeat them:
 
-* a fixed seed (``seed_everything: 0``), re-applied at the start of every epoch as ``seed + epoch``
-  so that a run resumed from a checkpoint draws the same shuffles and augmentations as an
-  uninterrupted one;
+* a fixed seed (``seed_everything: 0``), re-applied when every epoch starts as ``seed + epoch``
+  (:class:`ReseedEveryEpoch`) so that a run resumed from a checkpoint draws the same augmentations
+  and dropout masks as an uninterrupted one (data order: :mod:`shared.sampling`);
 * CSV and TensorBoard loggers writing to ``<default_root_dir>/logs/<name>/version_<n>`` when the
   config leaves ``trainer.logger`` unset (``logger: false`` turns logging off, an explicit list wins);
 * a ``ModelCheckpoint`` that always keeps ``last.ckpt`` (configurable under the ``checkpoint:`` key);
@@ -27,10 +27,11 @@ from shared.errors import UserFacingError
 
 
 class ReseedEveryEpoch(Callback):
-    """Seed all generators with ``seed + epoch`` when each training epoch starts.
+    """Seed every generator with ``seed + epoch`` when each training epoch starts.
 
     Lightning's checkpoints do not hold the random generators' states, so without this a resumed run
-    would shuffle and augment differently from the run it continues.
+    would augment and drop out differently from the run it continues. Data order is made
+    independent of the global generator by :func:`shared.sampling.make_loader`.
     """
 
     def __init__(self, seed: int):

@@ -24,6 +24,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 
 from shared.errors import CorruptDataError, DatasetNotFoundError
+from shared.sampling import make_loader
 
 ENV_VAR = "REPRO_ZOO_FASHION_MNIST"
 DEFAULT_ROOT = "/usr/share/datasets/fashion-mnist"
@@ -165,9 +166,7 @@ class FashionMNISTDataModule(L.LightningDataModule):
             self.val_set = FashionMNIST("test", subset=hp.val_subset, **common)
 
     def _loader(self, dataset: Dataset, shuffle: bool) -> DataLoader:
-        return DataLoader(dataset, batch_size=self.hparams.batch_size, shuffle=shuffle,
-                          num_workers=self.hparams.num_workers, drop_last=shuffle,
-                          persistent_workers=self.hparams.num_workers > 0)
+        return make_loader(dataset, self.hparams.batch_size, shuffle, self.hparams.num_workers, self.hparams.seed)
 
     def train_dataloader(self) -> DataLoader:
         return self._loader(self.train_set, shuffle=True)

@@ -6,6 +6,7 @@ import math
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+import lightning as L
 import torch
 
 CliMain = Callable[..., object]  # a paper's ``__main__.main(args=..., run=...)``
@@ -27,16 +28,30 @@ def final_metrics(cli) -> dict[str, float]:
     return {k: float(v) for k, v in cli.trainer.callback_metrics.items() if not k.endswith("_step")}
 
 
+class InterruptAfter(L.Callback):
+    """Stop training at the end of epoch ``epochs`` (counted from 1), as a killed job would, but with
+    the schedule of the full run (so ``max_epochs`` and everything derived from it stay unchanged)."""
+
+    def __init__(self, epochs: int):
+        self.epochs = epochs
+
+    def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        if trainer.current_epoch + 1 >= self.epochs:
+            trainer.should_stop = True
+
+
 def check_resume(main: CliMain, configs: Sequence[str | Path], tmp_path: Path, *overrides: str,
                  epochs: int = 2, stop_after: int = 1, rtol: float = 1e-5) -> dict[str, float]:
-    """Train ``epochs`` epochs straight, and again stopped after ``stop_after`` epochs and resumed from
+    """Train ``epochs`` epochs straight, and again interrupted after ``stop_after`` epochs and resumed from
     ``last.ckpt``; assert both runs end with the same metrics (and the same weights). Returns them."""
-    straight = run_cli(main, configs, tmp_path / "straight", *overrides, f"--trainer.max_epochs={epochs}")
-    first = run_cli(main, configs, tmp_path / "interrupted", *overrides, f"--trainer.max_epochs={stop_after}")
+    full = (*overrides, f"--trainer.max_epochs={epochs}")
+    straight = run_cli(main, configs, tmp_path / "straight", *full)
+    first = run_cli(main, configs, tmp_path / "interrupted", *full,
+                    "--trainer.callbacks+=shared.testing.InterruptAfter", f"--trainer.callbacks.epochs={stop_after}")
+    assert first.trainer.current_epoch == stop_after, "the interrupted run did not stop where asked"
     last = Path(first.trainer.checkpoint_callback.last_model_path)
     assert last.is_file(), f"no last.ckpt was written under {tmp_path / 'interrupted'}"
-    resumed = run_cli(main, configs, tmp_path / "resumed", *overrides, f"--trainer.max_epochs={epochs}",
-                      f"--ckpt_path={last}")
+    resumed = run_cli(main, configs, tmp_path / "resumed", *full, f"--ckpt_path={last}")
     expected, got = final_metrics(straight), final_metrics(resumed)
     assert expected.keys() == got.keys(), (expected.keys(), got.keys())
     for key in expected:

@@ -13,11 +13,13 @@ from __future__ import annotations
 from pathlib import Path
 
 import lightning as L
+import torch
 from PIL import Image, UnidentifiedImageError
 from torch.utils.data import DataLoader, Subset
 from torchvision import datasets, transforms
 
 from shared.errors import CorruptDataError, DatasetNotFoundError
+from shared.sampling import make_loader
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -63,10 +65,12 @@ class ImageNetDataModule(L.LightningDataModule):
         root: folder holding ``train/`` and ``val/``.
         batch_size: per device.
         train_subset, val_subset: keep N images of each split, evenly spaced over the classes (smoke runs).
+        seed: of the training order (see :mod:`shared.sampling`).
     """
 
     def __init__(self, root: str, batch_size: int = 32, num_workers: int = 8, image_size: int = 224,
-                 val_resize: int = 256, train_subset: int | None = None, val_subset: int | None = None):
+                 val_resize: int = 256, train_subset: int | None = None, val_subset: int | None = None,
+                 seed: int = 0):
         super().__init__()
         self.save_hyperparameters()
 
@@ -92,9 +96,8 @@ class ImageNetDataModule(L.LightningDataModule):
         return Subset(dataset, range(0, len(dataset), len(dataset) // subset)[:subset])  # spread over classes
 
     def _loader(self, dataset, shuffle: bool) -> DataLoader:
-        return DataLoader(dataset, batch_size=self.hparams.batch_size, shuffle=shuffle, drop_last=shuffle,
-                          num_workers=self.hparams.num_workers, pin_memory=True,
-                          persistent_workers=self.hparams.num_workers > 0)
+        return make_loader(dataset, self.hparams.batch_size, shuffle, self.hparams.num_workers, self.hparams.seed,
+                           pin_memory=torch.cuda.is_available())
 
     def train_dataloader(self) -> DataLoader:
         return self._loader(self.train_set, shuffle=True)

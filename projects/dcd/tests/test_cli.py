@@ -1,0 +1,102 @@
+"""Every committed config through the real CLI; resume; DDP on two CPU processes; clear errors."""
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+from projects.dcd.__main__ import main
+from projects.dcd.nets import DyConv2d
+from shared.testing import check_resume, run_cli
+
+CONFIGS = Path(__file__).resolve().parents[1] / "configs"
+REPO = Path(__file__).resolve().parents[3]
+RECIPES = sorted(p for p in CONFIGS.glob("*.yaml") if p.name != "demo.yaml")
+R50 = CONFIGS / "resnet50-dcd_8xb32_imagenet.yaml"
+GPU_TRAINERS = ["gpu1.yaml", "ddp_8gpu.yaml"]
+TINY = ("--data.init_args.train_subset=64", "--data.init_args.val_subset=32", "--data.init_args.batch_size=16")
+ON_CPU = ("--trainer.accelerator=cpu", "--trainer.devices=1", "--trainer.strategy=auto", "--trainer.num_nodes=1")
+
+
+@pytest.mark.parametrize("conv", ["static", "dy", "dcd"])
+def test_demo_trains_end_to_end(tmp_path: Path, conv: str):
+    cli = run_cli(main, [CONFIGS / "demo.yaml"], tmp_path, *TINY, f"--model.conv={conv}", "--trainer.max_epochs=1")
+    assert cli.trainer.current_epoch == 1
+    assert 0.0 <= float(cli.trainer.callback_metrics["val/acc1"]) <= 1.0
+    if conv == "dy":  # demo anneals 30 -> 1 over one epoch; the last of 4 steps starts at epoch 3/4
+        layer = next(m for m in cli.model.modules() if isinstance(m, DyConv2d))
+        assert float(layer.temperature) == pytest.approx(30 - 29 * 3 / 4)
+
+
+def test_demo_with_the_cpu_trainer_file(tmp_path: Path):
+    cli = run_cli(main, [CONFIGS / "demo.yaml", CONFIGS / "trainer" / "cpu.yaml"], tmp_path, *TINY,
+                  "--trainer.fast_dev_run=2")
+    assert cli.trainer.global_step == 2
+
+
+@pytest.mark.parametrize("recipe", RECIPES, ids=lambda p: p.stem)
+def test_paper_recipe_builds_the_full_model_and_runs_a_forward_pass(recipe: Path, tmp_path: Path):
+    fixture = Path(__file__).parent / "fixtures" / "imagenet"
+    cli = main(args=[f"--config={recipe}", f"--data.init_args.root={fixture}",
+                     f"--trainer.default_root_dir={tmp_path}", *ON_CPU], run=False)
+    hp = cli.model.hparams
+    assert hp.num_classes == 1000 and hp.conv == "dcd" and hp.lr_base_batch_size
+    assert cli.datamodule.hparams.batch_size * 8 == hp.lr_base_batch_size  # the 8xbB in the name
+    cli.model.eval()
+    with torch.no_grad():
+        assert cli.model(torch.randn(2, 3, 224, 224)).shape == (2, 1000)
+
+
+@pytest.mark.parametrize("trainer_file", GPU_TRAINERS)
+def test_gpu_trainer_files_parse_with_the_recipes(trainer_file: str, tmp_path: Path):
+    fixture = Path(__file__).parent / "fixtures" / "imagenet"
+    cli = main(args=[f"--config={R50}", f"--config={CONFIGS / 'trainer' / trainer_file}",
+                     f"--data.init_args.root={fixture}", f"--trainer.default_root_dir={tmp_path}", *ON_CPU],
+               run=False)
+    raw = cli.config["trainer"]
+    assert raw["precision"] == "32-true" and raw["max_epochs"] == 100
+
+
+def test_recipe_lr_is_rescaled_to_the_global_batch(tmp_path: Path):
+    """resnet50 recipe: lr 0.1 for 256 images; one CPU device with 16 per batch -> 0.1 * 16 / 256."""
+    fixture = Path(__file__).parent / "fixtures" / "imagenet"
+    cli = run_cli(main, [R50], tmp_path, f"--data.init_args.root={fixture}", *ON_CPU,
+                  "--data.init_args.batch_size=2", "--data.init_args.num_workers=0",
+                  "--data.init_args.image_size=32", "--data.init_args.val_resize=36", "--trainer.fast_dev_run=1")
+    assert cli.trainer.optimizers[0].param_groups[0]["initial_lr"] == pytest.approx(0.1 * 2 / 256)
+
+
+def test_resume_from_last_checkpoint_matches_an_uninterrupted_run(tmp_path: Path):
+    check_resume(main, [CONFIGS / "demo.yaml"], tmp_path, *TINY, "--model.conv=dy", "--trainer.deterministic=true",
+                 epochs=2, stop_after=1)
+
+
+def test_unknown_config_key_is_named(tmp_path: Path, capsys: pytest.CaptureFixture):
+    with pytest.raises(SystemExit) as exc:
+        run_cli(main, [CONFIGS / "demo.yaml"], tmp_path, "--model.kernels=4")
+    assert exc.value.code != 0
+    assert "kernels" in capsys.readouterr().err
+
+
+def test_missing_imagenet_is_one_paragraph(tmp_path: Path):
+    proc = subprocess.run(
+        [sys.executable, "-m", "projects.dcd", "fit", f"--config={R50}", f"--data.init_args.root={tmp_path}/x",
+         f"--trainer.default_root_dir={tmp_path}", *ON_CPU],
+        capture_output=True, text=True, timeout=300, cwd=REPO)
+    assert proc.returncode == 1 and "Traceback" not in proc.stderr
+    assert f"error: ImageNet folder {tmp_path}/x does not exist" in proc.stderr
+
+
+@pytest.mark.slow
+def test_ddp_on_two_cpu_processes_trains_the_demo_to_the_end(tmp_path: Path):
+    proc = subprocess.run(
+        [sys.executable, "-m", "projects.dcd", "fit", f"--config={CONFIGS / 'demo.yaml'}",
+         f"--config={CONFIGS / 'trainer' / 'ddp_sim.yaml'}", *TINY, "--trainer.max_epochs=2",
+         f"--trainer.default_root_dir={tmp_path}", "--trainer.enable_progress_bar=false"],
+        capture_output=True, text=True, timeout=600, cwd=REPO)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "`Trainer.fit` stopped: `max_epochs=2` reached." in proc.stderr + proc.stdout
+    ckpt = torch.load(next(tmp_path.glob("logs/dcd/version_*/checkpoints/last.ckpt")), weights_only=False)
+    assert ckpt["epoch"] == 1 and ckpt["global_step"] == 2 * 64 // (16 * 2)

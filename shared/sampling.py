@@ -1,0 +1,43 @@
+"""Data loaders whose order depends only on (seed, epoch), so that a resumed run sees what an
+uninterrupted one would have seen.
+
+A plain ``shuffle=True`` loader draws its permutation (and its worker base seed) from the global
+random generator at whatever moment Lightning first iterates it, which differs between a fresh run
+and one resumed from a checkpoint. Here the permutation comes from ``seed + epoch`` (Lightning calls
+``set_epoch`` before every epoch, as it does for ``DistributedSampler``) and the loader has its own
+generator, so iterating it never consumes the global generator that augmentations and dropout use.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import torch
+from torch.utils.data import DataLoader, Dataset, Sampler
+
+
+class EpochShuffleSampler(Sampler[int]):
+    """A permutation of ``range(n)`` drawn from ``seed + epoch``."""
+
+    def __init__(self, n: int, seed: int = 0):
+        self.n, self.seed, self.epoch = n, seed, 0
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def __iter__(self) -> Iterator[int]:
+        generator = torch.Generator().manual_seed(self.seed + self.epoch)
+        yield from torch.randperm(self.n, generator=generator).tolist()
+
+    def __len__(self) -> int:
+        return self.n
+
+
+def make_loader(dataset: Dataset, batch_size: int, shuffle: bool, num_workers: int = 0, seed: int = 0,
+                **kwargs) -> DataLoader:
+    """A DataLoader that shuffles with :class:`EpochShuffleSampler` and drops the last partial batch
+    when training (``shuffle=True``), and keeps order and every sample otherwise."""
+    return DataLoader(dataset, batch_size=batch_size, num_workers=num_workers, drop_last=shuffle,
+                      sampler=EpochShuffleSampler(len(dataset), seed) if shuffle else None,
+                      generator=torch.Generator().manual_seed(seed),
+                      persistent_workers=num_workers > 0, **kwargs)

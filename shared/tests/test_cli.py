@@ -1,0 +1,89 @@
+"""The shared LightningCLI entry: defaults, resume, and errors that say what to do."""
+
+import subprocess
+import sys
+from pathlib import Path
+
+import lightning as L
+import pytest
+import torch
+import torch.nn.functional as F
+import yaml
+
+from shared.cli import cli_main
+from shared.testing import check_resume, run_cli
+
+FIXTURES = Path(__file__).parent / "fixtures" / "fashion-mnist"
+
+
+class TinyClassifier(L.LightningModule):
+    """Dropout and a momentum optimiser, so a resumed run only matches if RNG and optimiser state do."""
+
+    def __init__(self, hidden: int = 16, lr: float = 0.05):
+        super().__init__()
+        self.save_hyperparameters()
+        self.net = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(784, hidden), torch.nn.ReLU(),
+                                       torch.nn.Dropout(0.2), torch.nn.Linear(hidden, 10))
+
+    def training_step(self, batch, batch_idx):
+        x, y = batch
+        loss = F.cross_entropy(self.net(x), y)
+        self.log("train/loss", loss, on_epoch=True, on_step=False)
+        return loss
+
+    def validation_step(self, batch, batch_idx):
+        x, y = batch
+        self.log("val/acc", (self.net(x).argmax(1) == y).float().mean())
+
+    def configure_optimizers(self):
+        return torch.optim.SGD(self.parameters(), lr=self.hparams.lr, momentum=0.9)
+
+
+def tiny_main(args=None, run=True):
+    return cli_main(TinyClassifier, run_name="tiny", args=args, run=run)
+
+
+@pytest.fixture
+def config(tmp_path: Path) -> Path:
+    path = tmp_path / "tiny.yaml"
+    path.write_text(yaml.safe_dump({
+        "model": {"hidden": 8},
+        "data": {"class_path": "shared.fashion_mnist.FashionMNISTDataModule",
+                 "init_args": {"data_dir": str(FIXTURES), "batch_size": 4}},
+        "trainer": {"max_epochs": 1, "accelerator": "cpu", "deterministic": True},
+    }))
+    return path
+
+
+def test_defaults_loggers_last_checkpoint_and_saved_config(config: Path, tmp_path: Path):
+    cli = run_cli(tiny_main, [config], tmp_path / "run")
+    version = tmp_path / "run" / "logs" / "tiny" / "version_0"
+    assert (version / "metrics.csv").is_file()
+    assert list(version.glob("events.out.tfevents.*")), "TensorBoard logger did not write"
+    assert (version / "checkpoints" / "last.ckpt").is_file()
+    saved = yaml.safe_load((version / "config.yaml").read_text())
+    assert saved["model"]["hidden"] == 8 and saved["seed_everything"] == 0
+    assert cli.trainer.current_epoch == 1
+
+
+def test_resume_from_last_checkpoint_matches_uninterrupted_run(config: Path, tmp_path: Path):
+    metrics = check_resume(tiny_main, [config], tmp_path, epochs=3, stop_after=1)
+    assert {"train/loss_epoch", "val/acc"} <= metrics.keys() or {"train/loss", "val/acc"} <= metrics.keys()
+
+
+def test_unknown_config_key_is_named(config: Path, tmp_path: Path, capsys: pytest.CaptureFixture):
+    with pytest.raises(SystemExit) as exc:
+        run_cli(tiny_main, [config], tmp_path, "--model.hiden=3")
+    assert exc.value.code != 0
+    assert "hiden" in capsys.readouterr().err
+
+
+def test_missing_dataset_is_one_paragraph_without_traceback(config: Path, tmp_path: Path):
+    code = ("from shared.tests.test_cli import tiny_main; "
+            f"tiny_main(args=['fit', '--config={config}', '--data.init_args.data_dir={tmp_path}/none', "
+            f"'--trainer.default_root_dir={tmp_path}'])")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 1
+    assert "Traceback" not in proc.stderr
+    assert f"error: Fashion-MNIST folder {tmp_path}/none does not exist" in proc.stderr
+    assert "apt-get install dataset-fashion-mnist" in proc.stderr
