@@ -1,8 +1,9 @@
 """Claim records (``results/<paper>.json``) and the tables rendered from them.
 
 Each paper's ``claim.py`` writes one :class:`ClaimRecord`. ``python -m shared.results`` renders
-``RESULTS.md`` and the results table inside ``README.md`` (between the ``results:begin`` and
-``results:end`` markers) from those files, so the committed numbers and the README always agree;
+from those files ``RESULTS.md``, the zoo table inside the top-level ``README.md`` and each paper's
+own table (``table_md``) inside ``projects/<paper>/README.md``, always between the
+``results:begin`` and ``results:end`` markers, so the committed numbers and the READMEs agree;
 a test checks that they do.
 """
 
@@ -59,6 +60,7 @@ class ClaimRecord:
     hardware: str = dataclasses.field(default_factory=lambda: hardware())
     runs: int = 1
     note: str = ""
+    table_md: str = ""  # the paper's own results table, rendered into projects/<paper>/README.md
     details: dict = dataclasses.field(default_factory=dict)
 
     def save(self, results_dir: Path = RESULTS_DIR) -> Path:
@@ -127,15 +129,19 @@ def splice(text: str, block: str) -> str:
     """Replace what stands between the results markers in ``text`` by ``block``."""
     pattern = re.compile(re.escape(BEGIN) + ".*?" + re.escape(END), re.S)
     if not pattern.search(text):
-        raise ValueError(f"README.md has no {BEGIN} ... {END} markers to render the results table into")
+        raise ValueError(f"a README has no {BEGIN} ... {END} markers to render the results table into")
     return pattern.sub(lambda _: f"{BEGIN}\n{block}\n{END}", text)
 
 
 def render_all(root: Path = ROOT, check: bool = False) -> bool:
-    """Write (or, with ``check``, compare) RESULTS.md and README.md's table. True when up to date."""
+    """Write (or, with ``check``, compare) RESULTS.md and the READMEs' tables. True when up to date."""
     records = load_records(root / "results")
     wanted = {root / "RESULTS.md": render_results_md(records),
               root / "README.md": splice((root / "README.md").read_text(), render_table(records))}
+    for name, record in records.items():
+        readme = root / "projects" / name / "README.md"
+        if record.table_md and readme.is_file():
+            wanted[readme] = splice(readme.read_text(), record.table_md)
     stale = [p for p, text in wanted.items() if not p.exists() or p.read_text() != text]
     if not check:
         for path in stale:

@@ -93,7 +93,9 @@ class DCDClassifier(L.LightningModule):
         x, y = batch
         logits = self(x)
         metrics = {f"{prefix}/loss": F.cross_entropy(logits, y),
-                   f"{prefix}/acc1": (logits.argmax(1) == y).float().mean()}
+                   f"{prefix}/acc1": (logits.argmax(1) == y).float().mean(),
+                   # images whose logits overflowed (see the README: DCD early in training)
+                   f"{prefix}/nonfinite": (~torch.isfinite(logits).all(1)).float().mean()}
         if logits.shape[1] >= 5:
             top5 = logits.topk(5, dim=1).indices
             metrics[f"{prefix}/acc5"] = (top5 == y[:, None]).any(1).float().mean()

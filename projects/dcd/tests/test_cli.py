@@ -56,7 +56,7 @@ def test_gpu_trainer_files_parse_with_the_recipes(trainer_file: str, tmp_path: P
                      f"--data.init_args.root={fixture}", f"--trainer.default_root_dir={tmp_path}", *ON_CPU],
                run=False)
     raw = cli.config["trainer"]
-    assert raw["precision"] == "32-true" and raw["max_epochs"] == 100
+    assert raw["precision"] == "32-true" and raw["max_epochs"] == 90
 
 
 def test_recipe_lr_is_rescaled_to_the_global_batch(tmp_path: Path):
@@ -99,4 +99,6 @@ def test_ddp_on_two_cpu_processes_trains_the_demo_to_the_end(tmp_path: Path):
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "`Trainer.fit` stopped: `max_epochs=2` reached." in proc.stderr + proc.stdout
     ckpt = torch.load(next(tmp_path.glob("logs/dcd/version_*/checkpoints/last.ckpt")), weights_only=False)
-    assert ckpt["epoch"] == 1 and ckpt["global_step"] == 2 * 64 // (16 * 2)
+    # 64 images split over 2 processes, 16 per batch: 2 steps an epoch, 2 epochs.
+    assert ckpt["loops"]["fit_loop"]["epoch_progress"]["current"]["completed"] == 2
+    assert ckpt["global_step"] == 2 * (64 // 2 // 16)
