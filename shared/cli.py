@@ -14,11 +14,13 @@ Defaults every paper wants, so that no recipe has to repeat them:
 
 from __future__ import annotations
 
+import re
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 
 import lightning as L
+import yaml
 from lightning.pytorch.callbacks import Callback, ModelCheckpoint
 from lightning.pytorch.cli import LightningArgumentParser, LightningCLI
 from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
@@ -41,12 +43,63 @@ class ReseedEveryEpoch(Callback):
         L.seed_everything(self.seed + trainer.current_epoch, workers=True, verbose=False)
 
 
+def _config_files(args: Sequence[str]) -> list[str]:
+    """The files given with ``-c``/``--config`` in ``args``."""
+    files, it = [], iter(args)
+    for token in it:
+        if token in ("-c", "--config"):
+            files.append(next(it, ""))
+        elif token.startswith("--config="):
+            files.append(token.split("=", 1)[1])
+    return files
+
+
+def _file_with_key(files: Sequence[str], dotted: str) -> str | None:
+    """The last of ``files`` whose YAML holds the nested key ``a.b.c`` (init_args levels skipped)."""
+    for path in reversed(files):
+        try:
+            node = yaml.safe_load(Path(path).read_text())
+        except (OSError, yaml.YAMLError):
+            continue
+        for part in dotted.split("."):
+            if isinstance(node, dict) and part not in node and isinstance(node.get("init_args"), dict):
+                node = node["init_args"]
+            if not isinstance(node, dict) or part not in node:
+                break
+            node = node[part]
+        else:
+            return path
+    return None
+
+
+class ZooArgumentParser(LightningArgumentParser):
+    """Argument errors as one paragraph (which key, which file, what to do) instead of a usage dump."""
+
+    given_args: Sequence[str] = ()
+    program = "python -m projects.<paper>"
+
+    def error(self, message: str, ex: Exception | None = None):
+        if not self.exit_on_error:
+            return super().error(message, ex)
+        found = re.search(r"option '([^']+)'|unrecognized arguments: --([^\s=]+)|Key \"([^\"]+)\"", message)
+        key = next((g for g in found.groups() if g), None) if found else None
+        where = _file_with_key(_config_files(self.given_args), key) if key else None
+        hint = f" The key '{key}' comes from {where}." if where else ""
+        print(f"error: {message.strip()}.{hint} List the accepted keys with `{self.program} fit --help`, and see the "
+              f"resolved configuration with `{self.program} fit -c <config> --print_config`.", file=sys.stderr)
+        raise SystemExit(2)
+
+
 class ZooCLI(LightningCLI):
     """LightningCLI with the repository's defaults (see the module docstring)."""
 
     def __init__(self, *args, run_name: str = "run", **kwargs):
         self.run_name = run_name
-        super().__init__(*args, **kwargs)
+        given = kwargs.get("args")
+        parser_class = type("ZooArgumentParser", (ZooArgumentParser,), {
+            "given_args": list(sys.argv[1:] if given is None else given),
+            "program": f"python -m projects.{run_name}"})
+        super().__init__(*args, parser_class=parser_class, **kwargs)
 
     def add_arguments_to_parser(self, parser: LightningArgumentParser) -> None:
         parser.add_lightning_class_args(ModelCheckpoint, "checkpoint")

@@ -127,7 +127,7 @@ def render_results_md(records: dict[str, ClaimRecord]) -> str:
 
 def splice(text: str, block: str) -> str:
     """Replace what stands between the results markers in ``text`` by ``block``."""
-    pattern = re.compile(re.escape(BEGIN) + ".*?" + re.escape(END), re.S)
+    pattern = re.compile("^" + re.escape(BEGIN) + "$.*?^" + re.escape(END) + "$", re.S | re.M)
     if not pattern.search(text):
         raise ValueError(f"a README has no {BEGIN} ... {END} markers to render the results table into")
     return pattern.sub(lambda _: f"{BEGIN}\n{block}\n{END}", text)

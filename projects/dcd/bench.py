@@ -2,7 +2,8 @@
 
 Prints, all measured here and now on the same machine:
 * forward+backward+SGD throughput of each convolution type (batch 8), as a ratio to static;
-* achieved GFLOP/s of each, beside a large float32 matrix multiply's GFLOP/s (the practical peak);
+* achieved GFLOP/s of each (training FLOPs estimated as 3x the counted forward FLOPs), beside a large
+  float32 matrix multiply's GFLOP/s measured in the same run (the practical peak);
 * how the DCD step time grows with the batch (2, 4, 8), as ratios to batch 2;
 * the DCD step under Lightning's ``Trainer.fit`` against a plain PyTorch loop (Lightning's overhead),
   for ResNet-50 at 224 px and for the demo's small ResNet-18 on 28 px images, where a fixed per-step

@@ -3,7 +3,7 @@
 import torch
 from torch import nn
 
-from shared.bench import lightning_vs_plain, matmul_gflops, training_flops
+from shared.bench import forward_flops, lightning_vs_plain, matmul_gflops, training_flops
 
 
 def _net() -> nn.Module:
@@ -17,10 +17,9 @@ def test_lightning_vs_plain_reports_both_loops_and_their_ratio():
     assert result["ratio"] == result["lightning_s"] / result["plain_s"]
 
 
-def test_training_flops_counts_forward_and_backward():
+def test_training_flops_is_three_forward_passes():
     net, batch = _net(), (torch.randn(4, 12), torch.tensor([0, 1, 2, 0]))
-    forward = 2 * 4 * (12 * 8 + 8 * 3)
-    # backward of a linear layer costs twice its forward (input grad + weight grad), except the
-    # first layer, whose input needs no gradient.
-    assert training_flops(net, batch) == forward + 2 * 4 * (12 * 8) + 2 * 2 * 4 * (8 * 3)
+    forward = 2 * 4 * (12 * 8 + 8 * 3)  # two multiply-add FLOPs per weight per sample
+    assert forward_flops(net, batch[0]) == forward
+    assert training_flops(net, batch) == 3 * forward
     assert matmul_gflops(n=64, repeats=2) > 0

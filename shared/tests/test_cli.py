@@ -71,11 +71,23 @@ def test_resume_from_last_checkpoint_matches_uninterrupted_run(config: Path, tmp
     assert {"train/loss_epoch", "val/acc"} <= metrics.keys() or {"train/loss", "val/acc"} <= metrics.keys()
 
 
-def test_unknown_config_key_is_named(config: Path, tmp_path: Path, capsys: pytest.CaptureFixture):
+def test_unknown_key_on_the_command_line_is_one_paragraph(config: Path, tmp_path: Path,
+                                                          capsys: pytest.CaptureFixture):
     with pytest.raises(SystemExit) as exc:
         run_cli(tiny_main, [config], tmp_path, "--model.hiden=3")
-    assert exc.value.code != 0
-    assert "hiden" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    errors = [line for line in err.splitlines() if line.startswith("error:")]
+    assert exc.value.code == 2 and "usage:" not in err and len(errors) == 1
+    assert "unrecognized arguments: --model.hiden=3" in errors[0] and "fit --help" in errors[0]
+
+
+def test_unknown_key_in_a_config_file_names_the_file(config: Path, tmp_path: Path, capsys: pytest.CaptureFixture):
+    typo = tmp_path / "typo.yaml"
+    typo.write_text("model:\n  hiden: 3\n")
+    with pytest.raises(SystemExit):
+        run_cli(tiny_main, [config, typo], tmp_path)
+    err = capsys.readouterr().err
+    assert f"The key 'model.hiden' comes from {typo}." in err and "usage:" not in err
 
 
 def test_missing_dataset_is_one_paragraph_without_traceback(config: Path, tmp_path: Path):

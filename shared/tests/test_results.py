@@ -36,6 +36,8 @@ def test_table_has_every_paper_and_the_numbers():
 def test_splice_replaces_only_the_marked_block():
     text = f"intro\n{BEGIN}\nold\n{END}\noutro"
     assert splice(text, "new") == f"intro\n{BEGIN}\nnew\n{END}\noutro"
+    inline = f"see `{BEGIN}` here\n"  # a marker quoted inside a line is prose, not a block boundary
+    assert splice(inline + text, "new") == inline + f"intro\n{BEGIN}\nnew\n{END}\noutro"
     with pytest.raises(ValueError, match="markers"):
         splice("no markers", "x")
 

@@ -73,11 +73,14 @@ def test_resume_from_last_checkpoint_matches_an_uninterrupted_run(tmp_path: Path
                  epochs=2, stop_after=1)
 
 
-def test_unknown_config_key_is_named(tmp_path: Path, capsys: pytest.CaptureFixture):
+def test_unknown_or_invalid_config_values_are_named(tmp_path: Path, capsys: pytest.CaptureFixture):
     with pytest.raises(SystemExit) as exc:
         run_cli(main, [CONFIGS / "demo.yaml"], tmp_path, "--model.kernels=4")
-    assert exc.value.code != 0
-    assert "kernels" in capsys.readouterr().err
+    assert exc.value.code == 2 and "--model.kernels=4" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        run_cli(main, [CONFIGS / "demo.yaml"], tmp_path, "--model.conv=cond")
+    err = capsys.readouterr().err
+    assert "model.conv" in err and "'static', 'dy', 'dcd'" in err and "usage:" not in err
 
 
 def test_missing_imagenet_is_one_paragraph(tmp_path: Path):
