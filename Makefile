@@ -26,10 +26,9 @@ help: ## list the targets
 
 install: $(STAMP) data ## create .venv with pip and install every requirement (idempotent)
 
-$(STAMP): requirements.txt $(PAPER_REQS) pyproject.toml
-	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -r requirements.txt $(addprefix -r ,$(PAPER_REQS))
+$(STAMP): requirements.txt constraints.txt $(PAPER_REQS) pyproject.toml
+	@$(PY) -m pip --version >/dev/null 2>&1 || { rm -rf $(VENV) && $(PYTHON) -m venv $(VENV); }
+	$(PY) -m pip install -q -r requirements.txt $(addprefix -r ,$(PAPER_REQS)) -c constraints.txt
 	$(PY) -m pip install -q --no-deps --no-build-isolation -e .
 	@touch $@
 
@@ -37,8 +36,9 @@ data: ## install the Debian data packages (Fashion-MNIST) when missing
 	@if [ ! -f $(DEB_CHECK) ]; then \
 	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
 	    apt-get install -y -q $(DEB_DATA) >/dev/null 2>&1 || { apt-get update -q >/dev/null && apt-get install -y -q $(DEB_DATA); }; \
-	  else \
-	    echo "Fashion-MNIST is missing: run 'sudo apt-get install $(DEB_DATA)' or set REPRO_ZOO_FASHION_MNIST to a folder with its IDX files" >&2; \
+	  elif [ -z "$$REPRO_ZOO_FASHION_MNIST" ]; then \
+	    echo "Fashion-MNIST is missing and this user cannot install it: run 'sudo apt-get install $(DEB_DATA)'," \
+	      "or set REPRO_ZOO_FASHION_MNIST to a folder holding its four IDX files." >&2; exit 1; \
 	  fi; \
 	fi
 

@@ -25,7 +25,7 @@ from lightning.pytorch.callbacks import Callback, ModelCheckpoint
 from lightning.pytorch.cli import LightningArgumentParser, LightningCLI
 from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
 
-from shared.errors import UserFacingError
+from shared.errors import UserFacingError, user_message
 
 
 class ReseedEveryEpoch(Callback):
@@ -81,13 +81,34 @@ class ZooArgumentParser(LightningArgumentParser):
     def error(self, message: str, ex: Exception | None = None):
         if not self.exit_on_error:
             return super().error(message, ex)
-        found = re.search(r"option '([^']+)'|unrecognized arguments: --([^\s=]+)|Key \"([^\"]+)\"", message)
-        key = next((g for g in found.groups() if g), None) if found else None
-        where = _file_with_key(_config_files(self.given_args), key) if key else None
+        message, key = _simplify(" ".join(message.split()))
+        where = _origin(key, self.given_args) if key else None
         hint = f" The key '{key}' comes from {where}." if where else ""
-        print(f"error: {message.strip()}.{hint} List the accepted keys with `{self.program} fit --help`, and see the "
+        print(f"error: {message}.{hint} List the accepted keys with `{self.program} fit --help`, and see the "
               f"resolved configuration with `{self.program} fit -c <config> --print_config`.", file=sys.stderr)
         raise SystemExit(2)
+
+
+def _simplify(message: str) -> tuple[str, str | None]:
+    """Shorten jsonargparse's report on a ``class_path`` section to its one relevant line, and find the
+    offending dotted key."""
+    nested = re.search(r"Parser key \"([^\"]+)\":.*?Problem with given class_path '([^']+)': (.*?)(?: - Expected a "
+                       r"<class 'NoneType'>.*)?$", message)
+    if nested:
+        outer, class_path, inner = nested.groups()
+        inner_key = re.search(r"(?:Option|Parser key) [\"']([^\"']+)[\"']", inner)
+        key = f"{outer}.{inner_key.group(1)}" if inner_key else outer
+        return f"in '{outer}' ({class_path}): {inner}", key
+    found = re.search(r"(?:option|key) [\"']([^\"']+)[\"']|unrecognized arguments: --([^\s=]+)", message, re.I)
+    return message, (found.group(1) or found.group(2)) if found else None
+
+
+def _origin(key: str, args: Sequence[str]) -> str | None:
+    """Where ``key`` was set: "the command line", the last config file holding it, or None."""
+    flat = key.replace(".init_args.", ".")
+    if any(a.lstrip("-").split("=")[0].replace(".init_args.", ".") == flat for a in args if a.startswith("--")):
+        return "the command line"
+    return _file_with_key(_config_files(args), key)
 
 
 class ZooCLI(LightningCLI):
@@ -106,6 +127,8 @@ class ZooCLI(LightningCLI):
         parser.set_defaults({"checkpoint.save_last": True, "checkpoint.save_top_k": 0})
 
     def _instantiate_trainer(self, config: dict, callbacks: list) -> L.Trainer:
+        if config.get("enable_checkpointing") is False:  # the user turned checkpoints off: drop ours
+            callbacks = [c for c in callbacks if not isinstance(c, ModelCheckpoint)]
         if config.get("logger") in (None, True):
             root = Path(config.get("default_root_dir") or ".") / "logs"
             csv = CSVLogger(root, name=self.run_name)
@@ -128,5 +151,5 @@ def cli_main(model_class=None, datamodule_class=None, *, run_name: str = "run",
     try:
         return ZooCLI(model_class, datamodule_class, run_name=run_name, args=args, run=run, **kwargs)
     except UserFacingError as err:
-        print(f"error: {err}", file=sys.stderr)
+        print(f"error: {user_message(err)}", file=sys.stderr)
         raise SystemExit(1) from None

@@ -18,3 +18,13 @@ class DatasetNotFoundError(UserFacingError, FileNotFoundError):
 
 class CorruptDataError(UserFacingError, ValueError):
     """A dataset file exists but is truncated or not in the expected format."""
+
+
+def user_message(err: BaseException) -> str:
+    """The message of ``err`` as one paragraph. An error re-raised from a DataLoader worker carries the
+    worker's traceback in its message; only the original message is kept."""
+    text = str(err)
+    if "Original Traceback" in text:
+        marker = f"{type(err).__name__}: "
+        text = text[text.rfind(marker) + len(marker):] if marker in text else text.splitlines()[-1]
+    return " ".join(text.split())

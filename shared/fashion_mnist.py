@@ -24,7 +24,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 
 from shared.errors import CorruptDataError, DatasetNotFoundError
-from shared.sampling import make_loader
+from shared.sampling import default_seed, make_loader
 
 ENV_VAR = "REPRO_ZOO_FASHION_MNIST"
 DEFAULT_ROOT = "/usr/share/datasets/fashion-mnist"
@@ -149,17 +149,19 @@ class FashionMNIST(Dataset):
 
 
 class FashionMNISTDataModule(L.LightningDataModule):
-    """Train on (a subset of) the 60k training images, validate and test on (a subset of) the 10k test set."""
+    """Train on (a subset of) the 60k training images, validate and test on (a subset of) the 10k test set.
+
+    ``seed`` (default: the CLI's ``seed_everything``) picks the subsets and the training order."""
 
     def __init__(self, data_dir: str | None = None, batch_size: int = 128, num_workers: int = 0,
                  train_subset: int | None = None, val_subset: int | None = None, channels: int = 1,
-                 image_size: int = 28, flip: bool = True, seed: int = 0):
+                 image_size: int = 28, flip: bool = True, seed: int | None = None):
         super().__init__()
         self.save_hyperparameters()
 
     def setup(self, stage: str | None = None) -> None:
         hp = self.hparams
-        common = dict(data_dir=hp.data_dir, seed=hp.seed, channels=hp.channels, image_size=hp.image_size)
+        common = dict(data_dir=hp.data_dir, seed=default_seed(hp.seed), channels=hp.channels, image_size=hp.image_size)
         if stage in (None, "fit") and not hasattr(self, "train_set"):
             self.train_set = FashionMNIST("train", subset=hp.train_subset, flip=hp.flip, **common)
         if not hasattr(self, "val_set"):

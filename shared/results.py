@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import math
 import os
 import platform
 import re
@@ -64,10 +65,21 @@ class ClaimRecord:
     details: dict = dataclasses.field(default_factory=dict)
 
     def save(self, results_dir: Path = RESULTS_DIR) -> Path:
+        """Write ``<results_dir>/<paper>.json``; NaN and infinities become null (strict JSON)."""
         results_dir.mkdir(parents=True, exist_ok=True)
         path = results_dir / f"{self.paper}.json"
-        path.write_text(json.dumps(dataclasses.asdict(self), indent=2, sort_keys=False) + "\n")
+        path.write_text(json.dumps(_finite(dataclasses.asdict(self)), indent=2, allow_nan=False) + "\n")
         return path
+
+
+def _finite(value):
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_finite(v) for v in value]
+    return value
 
 
 def hardware() -> str:

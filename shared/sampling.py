@@ -10,6 +10,7 @@ generator, so iterating it never consumes the global generator that augmentation
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 
 import torch
@@ -33,10 +34,20 @@ class EpochShuffleSampler(Sampler[int]):
         return self.n
 
 
-def make_loader(dataset: Dataset, batch_size: int, shuffle: bool, num_workers: int = 0, seed: int = 0,
+def default_seed(seed: int | None = None) -> int:
+    """``seed``, else the one ``seed_everything`` set (the CLI's ``seed_everything``), else 0."""
+    return seed if seed is not None else int(os.environ.get("PL_GLOBAL_SEED", 0))
+
+
+def make_loader(dataset: Dataset, batch_size: int, shuffle: bool, num_workers: int = 0, seed: int | None = None,
                 **kwargs) -> DataLoader:
     """A DataLoader that shuffles with :class:`EpochShuffleSampler` and drops the last partial batch
-    when training (``shuffle=True``), and keeps order and every sample otherwise."""
+    when training (``shuffle=True``), and keeps order and every sample otherwise.
+
+    With ``num_workers > 0`` the order stays exact on resume, but random augmentations drawn inside
+    worker processes are not replayed bit for bit (worker seeds are drawn when Lightning first
+    iterates the loader, which differs between a fresh and a resumed run)."""
+    seed = default_seed(seed)
     return DataLoader(dataset, batch_size=batch_size, num_workers=num_workers, drop_last=shuffle,
                       sampler=EpochShuffleSampler(len(dataset), seed) if shuffle else None,
                       generator=torch.Generator().manual_seed(seed),

@@ -8,6 +8,8 @@ Prints, all measured here and now on the same machine:
 * the DCD step under Lightning's ``Trainer.fit`` against a plain PyTorch loop (Lightning's overhead),
   for ResNet-50 at 224 px and for the demo's small ResNet-18 on 28 px images, where a fixed per-step
   overhead weighs most.
+
+The figures are also written to ``results/bench/dcd.json``.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ import torch
 
 from projects.dcd.nets import build_model
 from shared.bench import lightning_vs_plain, matmul_gflops, plain_step_seconds, training_flops
+from shared.results import RESULTS_DIR, hardware
 
 
 def batch(n: int, size: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -70,8 +73,13 @@ def main() -> None:
                         ("demo", "DCD resnet18 x0.25, batch 64, 28px (demo)")):
         o = overhead[name]
         print(f"  {label}: {o['lightning_s']:.4f} vs {o['plain_s']:.4f}, ratio {o['ratio']:.3f}")
-    print(json.dumps({"matmul_gflops": peak, "convs": results, "batch_scaling_s": times,
-                      "lightning_vs_plain": overhead}, default=float))
+    out = RESULTS_DIR / "bench" / "dcd.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps({"command": "make bench-dcd", "hardware": hardware(), "threads": torch.get_num_threads(),
+                               "arch": args.arch, "batch": args.batch, "size": args.size, "matmul_gflops": peak,
+                               "convs": results, "batch_scaling_s": times, "lightning_vs_plain": overhead},
+                              indent=2) + "\n")
+    print(f"\nwrote {out}")
 
 
 if __name__ == "__main__":

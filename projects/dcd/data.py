@@ -65,12 +65,12 @@ class ImageNetDataModule(L.LightningDataModule):
         root: folder holding ``train/`` and ``val/``.
         batch_size: per device.
         train_subset, val_subset: keep N images of each split, evenly spaced over the classes (smoke runs).
-        seed: of the training order (see :mod:`shared.sampling`).
+        seed: of the training order (default: the CLI's ``seed_everything``; see :mod:`shared.sampling`).
     """
 
     def __init__(self, root: str, batch_size: int = 32, num_workers: int = 8, image_size: int = 224,
                  val_resize: int = 256, train_subset: int | None = None, val_subset: int | None = None,
-                 seed: int = 0):
+                 seed: int | None = None):
         super().__init__()
         self.save_hyperparameters()
 

@@ -214,6 +214,8 @@ def conv_factory(conv: ConvType, dcd_sizes: Callable[[int, int], dict] | None = 
             return _static(cin, cout, k, stride, groups)
         if conv == "dy":
             return DyConv2d(cin, cout, k, stride, groups=groups)
+        if groups != 1:
+            raise ValueError(f"DCD is defined for dense convolutions; got groups={groups} for {cin}->{cout}")
         return DCDConv2d(cin, cout, k, stride, **dcd_sizes(cin, cout))
 
     return make
@@ -366,7 +368,7 @@ class MobileNetV2(nn.Module):
         self.pool = nn.AdaptiveAvgPool2d(1)
         self.classifier = _classifier(conv, last, num_classes, dropout)
         _init_weights(self)
-        for m in self.classifier.modules():  # the official MobileNetV2 init for linear layers
+        for m in self.modules():  # the official MobileNetV2 init: every linear layer, the DCD branches' too
             if isinstance(m, nn.Linear):
                 nn.init.normal_(m.weight, 0, 0.01)
                 if m.bias is not None:

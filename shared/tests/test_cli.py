@@ -1,5 +1,7 @@
 """The shared LightningCLI entry: defaults, resume, and errors that say what to do."""
 
+import gzip
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -11,6 +13,7 @@ import torch.nn.functional as F
 import yaml
 
 from shared.cli import cli_main
+from shared.errors import CorruptDataError, user_message
 from shared.testing import check_resume, run_cli
 
 FIXTURES = Path(__file__).parent / "fixtures" / "fashion-mnist"
@@ -99,3 +102,47 @@ def test_missing_dataset_is_one_paragraph_without_traceback(config: Path, tmp_pa
     assert "Traceback" not in proc.stderr
     assert f"error: Fashion-MNIST folder {tmp_path}/none does not exist" in proc.stderr
     assert "apt-get install dataset-fashion-mnist" in proc.stderr
+
+
+def test_key_inside_a_class_path_section_is_named_with_its_file(config: Path, tmp_path: Path,
+                                                                capsys: pytest.CaptureFixture):
+    typo = tmp_path / "typo.yaml"
+    typo.write_text("data:\n  init_args:\n    batch_sise: 3\n")
+    with pytest.raises(SystemExit):
+        run_cli(tiny_main, [config, typo], tmp_path)
+    err = capsys.readouterr().err
+    assert "Option 'batch_sise' is not accepted" in err and f"'data.batch_sise' comes from {typo}" in err
+
+
+def test_truncated_idx_file_stops_the_cli_with_one_paragraph(config: Path, tmp_path: Path,
+                                                              capsys: pytest.CaptureFixture):
+    data = tmp_path / "fmnist"
+    shutil.copytree(FIXTURES, data)
+    labels = data / "train-labels-idx1-ubyte.gz"
+    labels.write_bytes(gzip.compress(gzip.decompress(labels.read_bytes())[:-5]))
+    with pytest.raises(SystemExit) as exc:
+        run_cli(tiny_main, [config], tmp_path, f"--data.init_args.data_dir={data}")
+    err = [line for line in capsys.readouterr().err.splitlines() if line.startswith("error:")]
+    assert exc.value.code == 1 and len(err) == 1
+    assert f"{labels} has 23 bytes but its header announces shape (20,)" in err[0] and "reinstall" in err[0]
+
+
+def test_checkpointing_can_be_turned_off(config: Path, tmp_path: Path):
+    cli = run_cli(tiny_main, [config], tmp_path, "--trainer.enable_checkpointing=false")
+    assert cli.trainer.checkpoint_callback is None
+    assert not list(tmp_path.rglob("*.ckpt"))
+
+
+def test_worker_tracebacks_are_cut_to_the_original_message():
+    class Broken(torch.utils.data.Dataset):
+        def __len__(self):
+            return 2
+
+        def __getitem__(self, i):
+            raise CorruptDataError("/data/x.JPEG is not a readable image. Replace or delete the file.")
+
+    loader = torch.utils.data.DataLoader(Broken(), num_workers=1)
+    with pytest.raises(CorruptDataError) as exc:
+        next(iter(loader))
+    assert "Original Traceback" in str(exc.value)
+    assert user_message(exc.value) == "/data/x.JPEG is not a readable image. Replace or delete the file."

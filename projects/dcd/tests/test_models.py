@@ -57,6 +57,21 @@ def test_madds_of_static_backbones_match_the_usual_figures():
     assert complexity("mobilenet_v2", "static")["madds_M"] == pytest.approx(300.8, rel=0.01)
 
 
+def test_dcd_refuses_grouped_convolutions():
+    from projects.dcd.nets import conv_factory
+
+    with pytest.raises(ValueError, match="groups=8"):
+        conv_factory("dcd", lambda cin, cout: {})(8, 8, 3, 1, 8, "block")
+
+
+def test_mobilenet_linear_layers_follow_the_official_init():
+    """Every nn.Linear of the official MobileNetV2 (DCD branches included) starts as N(0, 0.01)."""
+    torch.manual_seed(0)
+    weights = torch.cat([m.weight.flatten() for m in build_model("mobilenet_v2", "dcd").modules()
+                         if isinstance(m, torch.nn.Linear)])
+    assert weights.std().item() == pytest.approx(0.01, rel=0.02)
+
+
 def test_unknown_arch_or_conv_names_the_choices():
     with pytest.raises(ValueError, match="resnet18"):
         build_model("vgg16", "dcd")
