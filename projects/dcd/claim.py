@@ -23,8 +23,8 @@ from projects.dcd.nets import build_model
 from shared.results import ClaimRecord
 
 DEMO = Path(__file__).parent / "configs" / "demo.yaml"
-# Parameter counts of the official implementation (liyunsheng13/dcd, models/imagenet/*_dcd.py,
-# MobileNetV2 with fc_squeeze=16 as in its README command), measured by instantiating it.
+# Parameter counts of the official implementation (liyunsheng13/dcd at 12a6ee5, models/imagenet/*_dcd.py,
+# MobileNetV2 with fc_squeeze=16 as in its README command), printed by `python -m projects.dcd.check_official`.
 OFFICIAL_DCD_PARAMS = {"resnet18": 14_703_332, "resnet50": 29_835_056, "mobilenet_v2": 5_720_028}
 # Published numbers, (params M, MAdds M, top-1 %). Static and DY-Conv from Chen et al. 2020
 # (Dynamic Convolution, Table 2/3). None: not retrievable offline here (see the README).
