@@ -16,6 +16,7 @@ CONFIGS = Path(__file__).resolve().parents[1] / "configs"
 REPO = Path(__file__).resolve().parents[3]
 RECIPES = sorted(p for p in CONFIGS.glob("*.yaml") if p.name != "demo.yaml")
 R50 = CONFIGS / "resnet50-dcd_8xb32_imagenet.yaml"
+IMAGENET_FIXTURE = REPO / "shared" / "tests" / "fixtures" / "imagenet"  # tiny folders in ImageNet's layout
 TINY = ("--data.init_args.train_subset=64", "--data.init_args.val_subset=32", "--data.init_args.batch_size=16")
 ON_CPU = ("--trainer.accelerator=cpu", "--trainer.devices=1", "--trainer.strategy=auto", "--trainer.num_nodes=1")
 
@@ -38,7 +39,7 @@ def test_demo_with_the_cpu_trainer_file(tmp_path: Path):
 
 @pytest.mark.parametrize("recipe", RECIPES, ids=lambda p: p.stem)
 def test_paper_recipe_builds_the_full_model_and_runs_a_forward_pass(recipe: Path, tmp_path: Path):
-    fixture = Path(__file__).parent / "fixtures" / "imagenet"
+    fixture = IMAGENET_FIXTURE
     cli = main(args=[f"--config={recipe}", f"--data.init_args.root={fixture}",
                      f"--trainer.default_root_dir={tmp_path}", *ON_CPU], run=False)
     hp = cli.model.hparams
@@ -64,7 +65,7 @@ def test_gpu_trainer_files_resolve_through_the_cli(trainer_file: str, devices: i
 
 def test_recipe_lr_is_rescaled_to_the_global_batch(tmp_path: Path):
     """resnet50 recipe: lr 0.1 for 256 images; one CPU device with 16 per batch -> 0.1 * 16 / 256."""
-    fixture = Path(__file__).parent / "fixtures" / "imagenet"
+    fixture = IMAGENET_FIXTURE
     cli = run_cli(main, [R50], tmp_path, f"--data.init_args.root={fixture}", *ON_CPU,
                   "--data.init_args.batch_size=2", "--data.init_args.num_workers=0",
                   "--data.init_args.image_size=32", "--data.init_args.val_resize=36", "--trainer.fast_dev_run=1")

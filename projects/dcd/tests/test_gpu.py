@@ -9,7 +9,7 @@ from projects.dcd.__main__ import main
 from shared.testing import run_cli
 
 CONFIGS = Path(__file__).resolve().parents[1] / "configs"
-FIXTURE = Path(__file__).parent / "fixtures" / "imagenet"
+FIXTURE = Path(__file__).resolve().parents[3] / "shared" / "tests" / "fixtures" / "imagenet"
 
 
 @pytest.mark.gpu

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from projects.dcd.data import ImageNetDataModule, check_image_folders
+from shared.imagenet import ImageNetDataModule, check_image_folders
 from shared.errors import CorruptDataError, DatasetNotFoundError
 
 FIXTURE = Path(__file__).parent / "fixtures" / "imagenet"

@@ -1,11 +1,9 @@
-"""Data for DCD: ImageNet as train/val image folders (the paper's data), and Fashion-MNIST.
+"""ImageNet as train/val image folders, read from a local path (used by dcd and seed).
 
-ImageNet layout, as torchvision's ``ImageFolder`` and the official code read it::
+Layout, as torchvision's ``ImageFolder`` reads it::
 
     <root>/train/<wnid>/<image>.JPEG      1000 class folders, ~1.28M images
     <root>/val/<wnid>/<image>.JPEG        the same 1000 folders, 50 images each
-
-Fashion-MNIST, the embedded default, is :class:`shared.fashion_mnist.FashionMNISTDataModule`.
 """
 
 from __future__ import annotations
@@ -58,7 +56,7 @@ def check_image_folders(root: str | Path) -> None:
 
 
 class ImageNetDataModule(L.LightningDataModule):
-    """ImageNet with the official recipe's transforms: RandomResizedCrop(224) + flip for training,
+    """Supervised ImageNet with the standard transforms: RandomResizedCrop(224) + flip for training,
     Resize(256) + CenterCrop(224) for validation, ImageNet mean/std normalisation.
 
     Args:
