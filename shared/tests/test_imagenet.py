@@ -5,8 +5,8 @@ from pathlib import Path
 
 import pytest
 
-from shared.imagenet import ImageNetDataModule, check_image_folders
 from shared.errors import CorruptDataError, DatasetNotFoundError
+from shared.imagenet import ImageNetDataModule, check_image_folders
 
 FIXTURE = Path(__file__).parent / "fixtures" / "imagenet"
 
