@@ -150,6 +150,20 @@ def cli_main(model_class=None, datamodule_class=None, *, run_name: str = "run",
     kwargs.setdefault("parser_kwargs", {"default_env": False})
     try:
         return ZooCLI(model_class, datamodule_class, run_name=run_name, args=args, run=run, **kwargs)
-    except UserFacingError as err:
-        print(f"error: {user_message(err)}", file=sys.stderr)
+    except Exception as err:
+        cause = _user_facing(err)
+        if cause is None:
+            raise
+        print(f"error: {user_message(cause)}", file=sys.stderr)
         raise SystemExit(1) from None
+
+
+def _user_facing(err: BaseException | None) -> UserFacingError | None:
+    """The UserFacingError behind ``err``, also when a library re-raised it as another type (jsonargparse
+    turns errors raised while instantiating a ``class_path`` into ValueError)."""
+    seen = 0
+    while err is not None and seen < 20:
+        if isinstance(err, UserFacingError):
+            return err
+        err, seen = err.__cause__ or err.__context__, seen + 1
+    return None

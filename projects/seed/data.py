@@ -1,0 +1,126 @@
+"""Data for SEED and MoCo-v2: two augmented views per image for training, plain images for the kNN
+monitor (validation loader 0: a bank of training images; loader 1: test images). Labels are returned
+so that the monitor can score, and are never used by the training losses.
+
+* :class:`FashionMNISTSSLDataModule` the embedded default: Fashion-MNIST's IDX files
+  (:mod:`shared.fashion_mnist`) with MoCo-v2's augmentations adapted to 28 px grey images.
+* :class:`ImageNetSSLDataModule` ImageNet train/val folders (:mod:`shared.imagenet`) with MoCo-v2's
+  augmentations at 224 px.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import lightning as L
+import torch
+from torch.utils.data import DataLoader, Dataset, Subset
+from torchvision import datasets
+from torchvision.transforms import v2
+
+from shared.fashion_mnist import MEAN, STD, FashionMNIST
+from shared.imagenet import IMAGENET_MEAN, IMAGENET_STD, check_image_folders, load_rgb
+from shared.sampling import default_seed, make_loader
+
+
+def mocov2_augment(size: int, mean, std, grey: bool = False, crop_scale: tuple[float, float] = (0.2, 1.0)):
+    """MoCo-v2's augmentation: RandomResizedCrop(scale 0.2-1), colour jitter 0.4/0.4/0.4/0.1 with p=0.8,
+    grayscale p=0.2, Gaussian blur (sigma 0.1-2) p=0.5, horizontal flip. For grey images the colour
+    jitter keeps brightness and contrast, and grayscale is dropped."""
+    jitter = v2.ColorJitter(0.4, 0.4) if grey else v2.ColorJitter(0.4, 0.4, 0.4, 0.1)
+    blur_kernel = 3 if size < 64 else 23  # ~10% of the image side, odd
+    steps = [v2.RandomResizedCrop(size, scale=crop_scale, antialias=True), v2.RandomApply([jitter], p=0.8)]
+    if not grey:
+        steps.append(v2.RandomGrayscale(p=0.2))
+    steps += [v2.RandomApply([v2.GaussianBlur(blur_kernel, sigma=(0.1, 2.0))], p=0.5), v2.RandomHorizontalFlip(),
+              v2.ToDtype(torch.float32, scale=True), v2.Normalize(mean, std)]
+    return v2.Compose(steps)
+
+
+class TwoViews(Dataset):
+    """``((augment(x), augment(x)), label)`` for each item of ``images`` (a dataset of (image, label))."""
+
+    def __init__(self, images: Dataset, augment):
+        self.images, self.augment = images, augment
+
+    def __len__(self) -> int:
+        return len(self.images)
+
+    def __getitem__(self, index: int):
+        image, label = self.images[index]
+        return (self.augment(image), self.augment(image)), label
+
+
+class _RawFashionMNIST(Dataset):
+    """uint8 (1, 28, 28) tensors, for the augmentation pipeline."""
+
+    def __init__(self, base: FashionMNIST):
+        self.base = base
+
+    def __len__(self) -> int:
+        return len(self.base)
+
+    def __getitem__(self, index: int):
+        return self.base.images[index][None], int(self.base.labels[index])
+
+
+class _SSLDataModule(L.LightningDataModule):
+    def train_dataloader(self) -> DataLoader:
+        hp = self.hparams
+        return make_loader(self.train_set, hp.batch_size, True, hp.num_workers, hp.seed)
+
+    def val_dataloader(self) -> list[DataLoader]:
+        hp = self.hparams
+        return [make_loader(self.bank_set, hp.batch_size, False, hp.num_workers),
+                make_loader(self.query_set, hp.batch_size, False, hp.num_workers)]
+
+
+class FashionMNISTSSLDataModule(_SSLDataModule):
+    """Two views of (a subset of) the 60k training images; kNN bank from ``bank_subset`` training images,
+    queries from ``val_subset`` test images."""
+
+    def __init__(self, data_dir: str | None = None, batch_size: int = 256, num_workers: int = 0,
+                 train_subset: int | None = None, bank_subset: int | None = 5000, val_subset: int | None = 2000,
+                 seed: int | None = None):
+        super().__init__()
+        self.save_hyperparameters()
+
+    def setup(self, stage: str | None = None) -> None:
+        hp = self.hparams
+        seed = default_seed(hp.seed)
+        train = FashionMNIST("train", hp.data_dir, subset=hp.train_subset, seed=seed)
+        self.train_set = TwoViews(_RawFashionMNIST(train), mocov2_augment(28, [MEAN], [STD], grey=True))
+        self.bank_set = FashionMNIST("train", hp.data_dir, subset=hp.bank_subset, seed=seed + 1)
+        self.query_set = FashionMNIST("test", hp.data_dir, subset=hp.val_subset, seed=seed)
+
+
+class ImageNetSSLDataModule(_SSLDataModule):
+    """Two MoCo-v2 views of ImageNet training images; the kNN bank is ``bank_subset`` training images and
+    the queries ``val_subset`` validation images, both resized to 256 and centre-cropped to 224."""
+
+    def __init__(self, root: str, batch_size: int = 32, num_workers: int = 8, image_size: int = 224,
+                 bank_subset: int | None = 50000, val_subset: int | None = 10000, seed: int | None = None):
+        super().__init__()
+        self.save_hyperparameters()
+
+    def setup(self, stage: str | None = None) -> None:
+        hp = self.hparams
+        check_image_folders(hp.root)
+        to_tensor = [v2.PILToTensor()]
+        plain = v2.Compose([v2.PILToTensor(), v2.Resize(int(hp.image_size * 256 / 224), antialias=True),
+                            v2.CenterCrop(hp.image_size), v2.ToDtype(torch.float32, scale=True),
+                            v2.Normalize(IMAGENET_MEAN, IMAGENET_STD)])
+        train = datasets.ImageFolder(str(Path(hp.root) / "train"), loader=load_rgb,
+                                     transform=v2.Compose(to_tensor))
+        self.train_set = TwoViews(train, mocov2_augment(hp.image_size, IMAGENET_MEAN, IMAGENET_STD))
+        self.bank_set = _spread(datasets.ImageFolder(str(Path(hp.root) / "train"), plain, loader=load_rgb),
+                                hp.bank_subset)
+        self.query_set = _spread(datasets.ImageFolder(str(Path(hp.root) / "val"), plain, loader=load_rgb),
+                                 hp.val_subset)
+
+
+def _spread(dataset: Dataset, n: int | None) -> Dataset:
+    """``n`` items evenly spaced over ``dataset`` (sorted by class, so every class is represented)."""
+    if not n or n >= len(dataset):
+        return dataset
+    return Subset(dataset, range(0, len(dataset), len(dataset) // n)[:n])

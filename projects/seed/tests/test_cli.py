@@ -1,0 +1,101 @@
+"""Every committed config through the real CLI: the three CPU stages chained (teacher -> SEED -> probe),
+the ImageNet recipes at full size, resume, and DDP on two CPU processes."""
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+import yaml
+
+from projects.seed.__main__ import main
+from shared.testing import check_resume, run_cli
+
+CONFIGS = Path(__file__).resolve().parents[1] / "configs"
+REPO = Path(__file__).resolve().parents[3]
+IMAGENET = REPO / "shared" / "tests" / "fixtures" / "imagenet"
+TINY = ("--data.init_args.train_subset=64", "--data.init_args.val_subset=32", "--data.init_args.batch_size=16")
+SSL_TINY = (*TINY, "--data.init_args.bank_subset=64", "--model.init_args.queue_size=64")
+RECIPES = sorted(p for p in CONFIGS.glob("*_imagenet.yaml"))
+ON_CPU = ("--trainer.accelerator=cpu", "--trainer.devices=1", "--trainer.strategy=auto", "--trainer.precision=32")
+
+
+@pytest.fixture(scope="module")
+def teacher_ckpt(tmp_path_factory) -> Path:
+    root = tmp_path_factory.mktemp("teacher")
+    cli = run_cli(main, [CONFIGS / "demo.yaml"], root, *SSL_TINY, "--trainer.max_epochs=1")
+    assert 0 <= float(cli.trainer.callback_metrics["val/knn_acc1"]) <= 1
+    return Path(cli.trainer.checkpoint_callback.last_model_path)
+
+
+def test_seed_demo_distils_from_the_demo_teacher(teacher_ckpt: Path, tmp_path: Path):
+    cli = run_cli(main, [CONFIGS / "demo_seed.yaml"], tmp_path, *SSL_TINY, "--trainer.max_epochs=1",
+                  f"--model.init_args.teacher_ckpt={teacher_ckpt}")
+    teacher = torch.load(teacher_ckpt, weights_only=False)["state_dict"]
+    torch.testing.assert_close(cli.model.teacher[0].state_dict(),
+                               {k[len("encoder."):]: v for k, v in teacher.items() if k.startswith("encoder.")})
+    assert "val/knn_acc1" in cli.trainer.callback_metrics
+
+
+@pytest.mark.parametrize("stage", ["teacher", "seed"])
+def test_linear_demo_probes_a_checkpoint(stage: str, teacher_ckpt: Path, tmp_path: Path):
+    ckpt = teacher_ckpt
+    if stage == "seed":
+        seed = run_cli(main, [CONFIGS / "demo_seed.yaml"], tmp_path / "seed", *SSL_TINY, "--trainer.max_epochs=1",
+                       f"--model.init_args.teacher_ckpt={teacher_ckpt}")
+        ckpt = Path(seed.trainer.checkpoint_callback.last_model_path)
+    cli = run_cli(main, [CONFIGS / "demo_linear.yaml"], tmp_path / "probe", *TINY, "--trainer.max_epochs=1",
+                  f"--model.init_args.encoder_ckpt={ckpt}")
+    frozen = torch.load(ckpt, weights_only=False)["state_dict"]
+    probed = cli.model.encoder.state_dict()
+    torch.testing.assert_close(probed, {k[len("encoder."):]: v for k, v in frozen.items()
+                                        if k.startswith("encoder.")})  # the encoder did not move
+    assert 0 <= float(cli.trainer.callback_metrics["val/acc1"]) <= 1
+
+
+def test_missing_teacher_checkpoint_is_one_paragraph(tmp_path: Path, capsys: pytest.CaptureFixture):
+    with pytest.raises(SystemExit) as exc:
+        run_cli(main, [CONFIGS / "demo_seed.yaml"], tmp_path, f"--model.init_args.teacher_ckpt={tmp_path}/t.ckpt")
+    err = [line for line in capsys.readouterr().err.splitlines() if line.startswith("error:")]
+    assert exc.value.code == 1 and len(err) == 1 and "demo.yaml" in err[0]
+
+
+@pytest.mark.parametrize("recipe", RECIPES, ids=lambda p: p.stem)
+def test_imagenet_recipe_builds_full_size_models(recipe: Path, tmp_path: Path):
+    cli = main(args=[f"--config={recipe}", f"--data.init_args.root={IMAGENET}",
+                     f"--trainer.default_root_dir={tmp_path}", *ON_CPU], run=False)
+    assert cli.datamodule.hparams.batch_size * 8 == 256
+    cli.model.eval()
+    with torch.no_grad():
+        x = torch.randn(2, 3, 224, 224)
+        out = cli.model(x) if hasattr(cli.model, "classifier") else cli.model.embed(x)
+    assert out.shape == ((2, 1000) if hasattr(cli.model, "classifier") else (2, 128))
+
+
+@pytest.mark.parametrize(("trainer_file", "devices"), [("gpu1.yaml", 1), ("ddp_8gpu.yaml", 8)])
+def test_gpu_trainer_files_resolve(trainer_file: str, devices: int, capsys: pytest.CaptureFixture):
+    with pytest.raises(SystemExit):
+        main(args=["fit", f"--config={RECIPES[0]}", f"--config={CONFIGS / 'trainer' / trainer_file}",
+                   "--print_config"])
+    trainer = yaml.safe_load(capsys.readouterr().out)["trainer"]
+    assert trainer["accelerator"] == "gpu" and trainer["devices"] == devices and trainer["precision"] == "16-mixed"
+
+
+def test_moco_resumes_exactly(tmp_path: Path):
+    check_resume(main, [CONFIGS / "demo.yaml"], tmp_path, *SSL_TINY, "--model.init_args.arch=conv4",
+                 "--model.init_args.width=4", epochs=2, stop_after=1)
+
+
+@pytest.mark.slow
+def test_ddp_on_two_cpu_processes_gathers_the_queue(tmp_path: Path):
+    proc = subprocess.run(
+        [sys.executable, "-m", "projects.seed", "fit", f"--config={CONFIGS / 'demo.yaml'}",
+         f"--config={CONFIGS / 'trainer' / 'ddp_sim.yaml'}", *SSL_TINY, "--model.init_args.arch=conv4",
+         "--model.init_args.width=4", "--model.init_args.queue_size=40", "--trainer.max_epochs=1",
+         f"--trainer.default_root_dir={tmp_path}", "--trainer.enable_progress_bar=false"],
+        capture_output=True, text=True, timeout=600, cwd=REPO)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    ckpt = torch.load(next(tmp_path.glob("logs/seed/version_*/checkpoints/last.ckpt")), weights_only=False)
+    # 64 images over 2 processes, 16 a batch: 2 steps, each pushing the 2 x 16 keys of both processes
+    assert ckpt["global_step"] == 2 and int(ckpt["state_dict"]["queue.pointer"]) == 2 * 2 * 16 % 40
