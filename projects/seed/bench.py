@@ -6,7 +6,8 @@
 * the SEED step under Lightning's ``Trainer.fit`` against a plain PyTorch loop on the same model.
 
 Defaults are the CPU demo's networks (conv4 w16 student, ResNet-10 w32 teacher, 28 px, batch 128);
-``--imagenet`` times the paper's EfficientNet-B0 / ResNet-50 at 224 px instead (meant for a GPU).
+``--imagenet`` times the paper's EfficientNet-B0 / ResNet-50 at 224 px instead (meant for a GPU; every
+timing runs on the GPU when one is present).
 """
 
 from __future__ import annotations
@@ -30,16 +31,28 @@ def standalone(model):
     return model
 
 
+DEVICE = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+def _sync() -> None:
+    if DEVICE.type == "cuda":
+        torch.cuda.synchronize()
+
+
 def step_seconds(model, batch, steps: int, warmup: int = 2) -> float:
-    """Median seconds of ``training_step -> backward -> SGD step`` in a plain loop."""
-    model = standalone(model).train()
+    """Median seconds of ``training_step -> backward -> SGD step`` in a plain loop (on the GPU if any)."""
+    model = standalone(model).to(DEVICE).train()
+    (views, labels) = batch
+    batch = (tuple(v.to(DEVICE) for v in views), labels.to(DEVICE))
     optimizer = torch.optim.SGD([p for p in model.parameters() if p.requires_grad], lr=0.01, momentum=0.9)
     times = []
     for i in range(warmup + steps):
+        _sync()
         start = time.perf_counter()
         optimizer.zero_grad(set_to_none=True)
         model.training_step(batch, i).backward()
         optimizer.step()
+        _sync()
         if i >= warmup:
             times.append(time.perf_counter() - start)
     return statistics.median(times)
@@ -50,9 +63,11 @@ class _Timer(L.Callback):
         self.starts: list[float] = []
 
     def on_train_batch_start(self, *args) -> None:
+        _sync()
         self.starts.append(time.perf_counter())
 
     def on_train_end(self, *args) -> None:
+        _sync()
         self.starts.append(time.perf_counter())
 
 
@@ -61,7 +76,8 @@ def lightning_step_seconds(model, batch, steps: int, warmup: int = 2) -> float:
     model.configure_optimizers = lambda: torch.optim.SGD(
         [p for p in model.parameters() if p.requires_grad], lr=0.01, momentum=0.9)
     model.validation_step = None
-    trainer = L.Trainer(max_steps=warmup + steps, accelerator="cpu", devices=1, logger=False, callbacks=[timer],
+    trainer = L.Trainer(max_steps=warmup + steps, accelerator=DEVICE.type, devices=1, logger=False,
+                        callbacks=[timer],
                         enable_checkpointing=False, enable_progress_bar=False, enable_model_summary=False,
                         limit_val_batches=0)
     trainer.fit(model, torch.utils.data.DataLoader([batch] * (warmup + steps), batch_size=None))
@@ -89,7 +105,7 @@ def main() -> None:
 
     seed_s = step_seconds(SEED(**student, queue_size=65536), batch, args.steps)
     moco_s = step_seconds(MoCoV2(**moco, queue_size=65536), batch, args.steps)
-    print(f"student {student['student_arch']}, batch {batch_size}, {shape[-1]} px, queue 65,536:")
+    print(f"student {student['student_arch']}, batch {batch_size}, {shape[-1]} px, queue 65,536, on {DEVICE}:")
     print(f"  SEED    {batch_size / seed_s:8.1f} img/s   MoCo-v2 {batch_size / moco_s:8.1f} img/s   "
           f"SEED / MoCo-v2 throughput {moco_s / seed_s:.2f}")
 
@@ -107,7 +123,7 @@ def main() -> None:
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps({
         "command": "make bench-seed" + (" (--imagenet)" if args.imagenet else ""), "hardware": hardware(),
-        "threads": torch.get_num_threads(), "batch": batch_size, "image": list(shape),
+        "threads": torch.get_num_threads(), "device": str(DEVICE), "batch": batch_size, "image": list(shape),
         "seed_img_per_s": batch_size / seed_s, "moco_img_per_s": batch_size / moco_s,
         "queue_step_s": queue_times, "lightning_s": lightning, "plain_s": plain}, indent=2) + "\n")
     print(f"wrote {out}")

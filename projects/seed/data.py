@@ -1,6 +1,7 @@
-"""Data for SEED and MoCo-v2: two augmented views per image for training, plain images for the kNN
-monitor (validation loader 0: a bank of training images; loader 1: test images). Labels are returned
-so that the monitor can score, and are never used by the training losses.
+"""Data for SEED and MoCo-v2: augmented views of each image for training (two for MoCo-v2, one for
+SEED), plain images for the kNN monitor (validation loader 0: a bank of training images; loader 1:
+test images). Labels are returned so that the monitor can score, and are never used by the training
+losses.
 
 * :class:`FashionMNISTSSLDataModule` the embedded default: Fashion-MNIST's IDX files
   (:mod:`shared.fashion_mnist`) with MoCo-v2's augmentations adapted to 28 px grey images.
@@ -37,18 +38,19 @@ def mocov2_augment(size: int, mean, std, grey: bool = False, crop_scale: tuple[f
     return v2.Compose(steps)
 
 
-class TwoViews(Dataset):
-    """``((augment(x), augment(x)), label)`` for each item of ``images`` (a dataset of (image, label))."""
+class Views(Dataset):
+    """``((augment(x), ...), label)``: ``views`` independent augmentations of each item of ``images``
+    (a dataset of (image, label)). MoCo-v2 needs two; SEED shows one view to both networks."""
 
-    def __init__(self, images: Dataset, augment):
-        self.images, self.augment = images, augment
+    def __init__(self, images: Dataset, augment, views: int = 2):
+        self.images, self.augment, self.views = images, augment, views
 
     def __len__(self) -> int:
         return len(self.images)
 
     def __getitem__(self, index: int):
         image, label = self.images[index]
-        return (self.augment(image), self.augment(image)), label
+        return tuple(self.augment(image) for _ in range(self.views)), label
 
 
 class _RawFashionMNIST(Dataset):
@@ -76,12 +78,12 @@ class _SSLDataModule(L.LightningDataModule):
 
 
 class FashionMNISTSSLDataModule(_SSLDataModule):
-    """Two views of (a subset of) the 60k training images; kNN bank from ``bank_subset`` training images,
-    queries from ``val_subset`` test images."""
+    """``views`` augmented views of (a subset of) the 60k training images; kNN bank from ``bank_subset``
+    training images, queries from ``val_subset`` test images."""
 
     def __init__(self, data_dir: str | None = None, batch_size: int = 256, num_workers: int = 0,
                  train_subset: int | None = None, bank_subset: int | None = 5000, val_subset: int | None = 2000,
-                 seed: int | None = None):
+                 views: int = 2, seed: int | None = None):
         super().__init__()
         self.save_hyperparameters()
 
@@ -89,17 +91,18 @@ class FashionMNISTSSLDataModule(_SSLDataModule):
         hp = self.hparams
         seed = default_seed(hp.seed)
         train = FashionMNIST("train", hp.data_dir, subset=hp.train_subset, seed=seed)
-        self.train_set = TwoViews(_RawFashionMNIST(train), mocov2_augment(28, [MEAN], [STD], grey=True))
+        self.train_set = Views(_RawFashionMNIST(train), mocov2_augment(28, [MEAN], [STD], grey=True), hp.views)
         self.bank_set = FashionMNIST("train", hp.data_dir, subset=hp.bank_subset, seed=seed + 1)
         self.query_set = FashionMNIST("test", hp.data_dir, subset=hp.val_subset, seed=seed)
 
 
 class ImageNetSSLDataModule(_SSLDataModule):
-    """Two MoCo-v2 views of ImageNet training images; the kNN bank is ``bank_subset`` training images and
-    the queries ``val_subset`` validation images, both resized to 256 and centre-cropped to 224."""
+    """``views`` MoCo-v2 views of ImageNet training images; the kNN bank is ``bank_subset`` training images
+    and the queries ``val_subset`` validation images, both resized to 256 and centre-cropped to 224."""
 
     def __init__(self, root: str, batch_size: int = 32, num_workers: int = 8, image_size: int = 224,
-                 bank_subset: int | None = 50000, val_subset: int | None = 10000, seed: int | None = None):
+                 bank_subset: int | None = 50000, val_subset: int | None = 10000, views: int = 2,
+                 seed: int | None = None):
         super().__init__()
         self.save_hyperparameters()
 
@@ -112,7 +115,7 @@ class ImageNetSSLDataModule(_SSLDataModule):
                             v2.Normalize(IMAGENET_MEAN, IMAGENET_STD)])
         train = datasets.ImageFolder(str(Path(hp.root) / "train"), loader=load_rgb,
                                      transform=v2.Compose(to_tensor))
-        self.train_set = TwoViews(train, mocov2_augment(hp.image_size, IMAGENET_MEAN, IMAGENET_STD))
+        self.train_set = Views(train, mocov2_augment(hp.image_size, IMAGENET_MEAN, IMAGENET_STD), hp.views)
         self.bank_set = _spread(datasets.ImageFolder(str(Path(hp.root) / "train"), plain, loader=load_rgb),
                                 hp.bank_subset)
         self.query_set = _spread(datasets.ImageFolder(str(Path(hp.root) / "val"), plain, loader=load_rgb),

@@ -14,7 +14,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from projects.seed.losses import info_nce_loss, seed_loss
-from projects.seed.nets import Encoder, build_encoder, projection_head
+from projects.seed.nets import Encoder, build_encoder, projection_head, resolved_width
 from shared.errors import UserFacingError
 
 
@@ -122,8 +122,9 @@ class MoCoV2(SelfSupervised):
     and a queue of K keys; MLP head, temperature 0.2, the v2 augmentations (in the datamodule).
 
     The key encoder is ``theta_k <- m theta_k + (1 - m) theta_q`` before the keys are computed.
-    BatchNorm shuffling (MoCo's guard against batch-statistics leaks across GPUs) is emulated on each
-    device by computing the keys of a shuffled batch in ``bn_splits`` chunks with separate statistics.
+    BatchNorm shuffling (MoCo's guard against a query and its key sharing batch statistics) is emulated
+    on each device as MoCo's single-GPU SplitBatchNorm does: queries are computed in ``bn_splits`` chunks
+    of the batch, keys in ``bn_splits`` chunks of a shuffled copy, each chunk with its own statistics.
     """
 
     def __init__(self, arch: str = "resnet_small", in_channels: int = 1, width: int | None = None, dim: int = 128,
@@ -144,6 +145,11 @@ class MoCoV2(SelfSupervised):
     def embed(self, x: torch.Tensor) -> torch.Tensor:
         return F.normalize(self.head(self.encoder(x)), dim=1)
 
+    def queries(self, x: torch.Tensor) -> torch.Tensor:
+        """Query embeddings computed in ``bn_splits`` chunks of the batch in its own order, so that their
+        BatchNorm statistics come from other sample groups than those of the shuffled keys."""
+        return F.normalize(torch.cat([self.head(self.encoder(c)) for c in x.chunk(self.hparams.bn_splits)]), dim=1)
+
     @torch.no_grad()
     def _momentum_update(self) -> None:
         m = self.hparams.key_momentum
@@ -163,7 +169,7 @@ class MoCoV2(SelfSupervised):
 
     def training_step(self, batch, batch_idx: int) -> torch.Tensor:
         (view_q, view_k), _ = batch  # labels are never used for training
-        query = self.embed(view_q)
+        query = self.queries(view_q)
         self._momentum_update()
         key = self.keys(view_k)
         loss = info_nce_loss(query, key, self.queue.embeddings.clone(), self.hparams.temperature)
@@ -209,10 +215,10 @@ class SEED(SelfSupervised):
 
     def __init__(self, student_arch: str = "conv4", student_width: int | None = None, in_channels: int = 1,
                  teacher_ckpt: str | None = None, teacher_arch: str = "resnet_small", teacher_width: int | None = None,
-                 dim: int = 128, student_mlp: bool = True, queue_size: int = 65536, student_temp: float = 0.2,
-                 teacher_temp: float = 1e-4, lr: float = 0.03, lr_base_batch_size: int | None = 256,
-                 momentum: float = 0.9, weight_decay: float = 1e-4, warmup_epochs: float = 0.0, num_classes: int = 10,
-                 knn_k: int = 200, knn_temperature: float = 0.1):
+                 teacher_mlp: bool = True, dim: int = 128, student_mlp: bool = True, queue_size: int = 65536,
+                 student_temp: float = 0.2, teacher_temp: float = 1e-4, lr: float = 0.03,
+                 lr_base_batch_size: int | None = 256, momentum: float = 0.9, weight_decay: float = 1e-4,
+                 warmup_epochs: float = 0.0, num_classes: int = 10, knn_k: int = 200, knn_temperature: float = 0.1):
         super().__init__(lr, lr_base_batch_size, momentum, weight_decay, warmup_epochs, num_classes, knn_k,
                          knn_temperature)
         self.save_hyperparameters()
@@ -220,16 +226,20 @@ class SEED(SelfSupervised):
         self.head = projection_head(self.encoder.feature_dim, dim, student_mlp)
         if teacher_ckpt:
             checkpoint = load_teacher(teacher_ckpt)
-            expected = {"arch": teacher_arch, "width": teacher_width, "dim": dim, "in_channels": in_channels}
-            found = {k: checkpoint.get("hyper_parameters", {}).get(k) for k in expected}
+            expected = {"arch": teacher_arch, "width": resolved_width(teacher_arch, teacher_width), "dim": dim,
+                        "in_channels": in_channels, "mlp": teacher_mlp}
+            saved = checkpoint.get("hyper_parameters", {})
+            found = {k: saved.get(k, True if k == "mlp" else None) for k in expected}
+            found["width"] = resolved_width(found["arch"], found["width"])
             if found != expected:
-                raise UserFacingError(f"Teacher checkpoint {teacher_ckpt} holds {found}, but the SEED config expects "
-                                      f"{expected}: set model.init_args.teacher_arch / teacher_width / dim to match.")
+                raise UserFacingError(
+                    f"Teacher checkpoint {teacher_ckpt} holds {found}, but the SEED config expects {expected}: set "
+                    f"model.init_args.teacher_arch / teacher_width / teacher_mlp / dim to match.")
             moco = _restore(MoCoV2, checkpoint)
             self.teacher = nn.Sequential(moco.encoder, moco.head)
         else:
             teacher = build_encoder(teacher_arch, in_channels, teacher_width)
-            self.teacher = nn.Sequential(teacher, projection_head(teacher.feature_dim, dim, True))
+            self.teacher = nn.Sequential(teacher, projection_head(teacher.feature_dim, dim, teacher_mlp))
         for p in self.teacher.parameters():
             p.requires_grad = False
         self.teacher.eval()
@@ -249,7 +259,7 @@ class SEED(SelfSupervised):
         return F.normalize(self.head(self.encoder(x)), dim=1)
 
     def training_step(self, batch, batch_idx: int) -> torch.Tensor:
-        (view, _), _ = batch  # one augmented view, shown to both networks; labels unused
+        (view, *_), _ = batch  # one augmented view, shown to both networks; labels unused
         student = self.embed(view)
         with torch.no_grad():
             teacher = F.normalize(self.teacher(view), dim=1)
@@ -290,6 +300,8 @@ class LinearProbe(L.LightningModule):
         for p in self.encoder.parameters():
             p.requires_grad = False
         self.classifier = nn.Linear(self.encoder.feature_dim, num_classes)
+        nn.init.normal_(self.classifier.weight, 0.0, 0.01)  # as the official main_lincls.py
+        nn.init.zeros_(self.classifier.bias)
 
     def train(self, mode: bool = True):
         super().train(mode)

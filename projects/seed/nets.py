@@ -11,6 +11,8 @@ reads); a projection head maps features to the normalised embedding the losses c
 
 from __future__ import annotations
 
+import inspect
+
 import torch
 from torch import nn
 from torchvision import models
@@ -78,6 +80,13 @@ def _torchvision(name: str, in_channels: int) -> Encoder:
 
 SMALL = {"conv4": conv4, "resnet_small": resnet_small}
 TORCHVISION = ("resnet18", "resnet50", "efficientnet_b0", "mobilenet_v3_large")
+
+
+def resolved_width(arch: str, width: int | None) -> int | None:
+    """The base width ``build_encoder`` uses: ``width``, or the small encoder's default (None for torchvision)."""
+    if width is not None or arch not in SMALL:
+        return width
+    return inspect.signature(SMALL[arch]).parameters["width"].default
 
 
 def build_encoder(arch: str, in_channels: int = 3, width: int | None = None) -> Encoder:

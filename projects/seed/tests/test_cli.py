@@ -80,6 +80,27 @@ def test_gpu_trainer_files_resolve(trainer_file: str, devices: int, capsys: pyte
                    "--print_config"])
     trainer = yaml.safe_load(capsys.readouterr().out)["trainer"]
     assert trainer["accelerator"] == "gpu" and trainer["devices"] == devices and trainer["precision"] == "16-mixed"
+    if devices == 8:
+        assert trainer["strategy"]["init_args"]["broadcast_buffers"] is False
+
+
+def test_demo_with_the_cpu_trainer_file(tmp_path: Path):
+    cli = run_cli(main, [CONFIGS / "demo.yaml", CONFIGS / "trainer" / "cpu.yaml"], tmp_path, *SSL_TINY,
+                  "--trainer.fast_dev_run=2")
+    assert cli.trainer.global_step == 2
+
+
+def test_imagenet_ssl_data_through_the_cli(tmp_path: Path):
+    recipe = CONFIGS / "mocov2_resnet50_8xb32_imagenet.yaml"
+    cli = run_cli(main, [recipe], tmp_path, f"--data.init_args.root={IMAGENET}", *ON_CPU,
+                  "--data.init_args.batch_size=4", "--data.init_args.num_workers=0", "--data.init_args.image_size=32",
+                  "--model.init_args.bn_splits=2", "--model.init_args.queue_size=64", "--trainer.fast_dev_run=1")
+    assert cli.trainer.global_step == 1
+
+
+def test_seed_resumes_exactly(teacher_ckpt: Path, tmp_path: Path):
+    check_resume(main, [CONFIGS / "demo_seed.yaml"], tmp_path, *SSL_TINY, "--model.init_args.student_width=4",
+                 f"--model.init_args.teacher_ckpt={teacher_ckpt}", epochs=2, stop_after=1)
 
 
 def test_moco_resumes_exactly(tmp_path: Path):

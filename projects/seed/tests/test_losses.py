@@ -72,3 +72,14 @@ def test_info_nce_by_hand():
     logits = torch.tensor([0.8, 0.0, -1.0]) / t
     expected = -(logits[0] - torch.logsumexp(logits, 0))
     assert info_nce_loss(q, k, queue, t).item() == pytest.approx(expected.item(), rel=1e-4)
+
+
+def test_a_queued_copy_of_the_teacher_splits_the_near_zero_temperature_target():
+    """If the queue holds a copy of z_T, both columns are the teacher's nearest neighbours and the
+    t_T -> 0 target is 1/2 on each: the loss is the mean of the two cross-entropies."""
+    torch.manual_seed(2)
+    student, teacher = F.normalize(torch.randn(1, 8), dim=1), F.normalize(torch.randn(1, 8), dim=1)
+    queue = torch.cat([F.normalize(torch.randn(5, 8), dim=1), teacher, F.normalize(torch.randn(3, 8), dim=1)])
+    logits = seed_logits(student, teacher, queue) / 0.2
+    expected = 0.5 * (F.cross_entropy(logits, torch.tensor([0])) + F.cross_entropy(logits, torch.tensor([6])))
+    assert seed_loss(student, teacher, queue, 0.2, 1e-6).item() == pytest.approx(expected.item(), rel=1e-5)

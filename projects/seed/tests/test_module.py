@@ -5,6 +5,7 @@ import torch
 import torch.nn.functional as F
 
 from projects.seed.bench import standalone
+from projects.seed.losses import seed_loss
 from projects.seed.module import SEED, EmbeddingQueue, MoCoV2, weighted_knn
 
 
@@ -93,3 +94,45 @@ def test_missing_teacher_checkpoint_says_how_to_make_one(tmp_path):
 
     with pytest.raises(UserFacingError, match=r"Teacher checkpoint .*none.ckpt not found.*demo.yaml"):
         _seed(teacher_ckpt=str(tmp_path / "none.ckpt"))
+
+
+def test_seed_loss_uses_the_queue_as_it_was_before_the_push():
+    torch.manual_seed(0)
+    model = standalone(_seed())
+    before = model.queue.embeddings.clone()
+    (view, _), _ = batch = _batch()
+    loss = model.training_step(batch, 0)
+    with torch.no_grad():
+        student, teacher = model.embed(view), F.normalize(model.teacher(view), dim=1)
+        expected = seed_loss(student, teacher, before, 0.2, 1e-4)
+    torch.testing.assert_close(loss, expected)
+
+
+def test_both_networks_see_the_first_view_only():
+    model = standalone(_seed())
+    x = torch.randn(4, 1, 28, 28)
+    fresh = {k: v.clone() for k, v in model.state_dict().items()}
+    with_nan = model.training_step(((x, torch.full_like(x, float("nan"))), torch.zeros(4, dtype=torch.long)), 0)
+    model.load_state_dict(fresh)
+    alone = model.training_step(((x,), torch.zeros(4, dtype=torch.long)), 0)
+    assert torch.isfinite(with_nan) and torch.equal(with_nan, alone)
+
+
+def test_moco_queue_receives_exactly_the_keys(monkeypatch):
+    model = standalone(MoCoV2(arch="conv4", width=4, queue_size=8, dim=6, bn_splits=2))
+    sentinel = F.normalize(torch.arange(24.0).view(4, 6) + 1, dim=1)
+    monkeypatch.setattr(model, "keys", lambda x: sentinel)
+    model.training_step(_batch(4), 0)
+    torch.testing.assert_close(model.queue.embeddings[:4], sentinel)
+
+
+def test_teacher_architecture_mismatch_is_named(tmp_path):
+    from shared.errors import UserFacingError
+
+    teacher = MoCoV2(arch="conv4", width=8, dim=6, queue_size=8)
+    path = tmp_path / "teacher.ckpt"
+    torch.save({"hyper_parameters": dict(teacher.hparams), "state_dict": teacher.state_dict()}, path)
+    student = _seed(teacher_ckpt=str(path))  # conv4 w8, dim 6: matches
+    torch.testing.assert_close(student.teacher[0].state_dict(), teacher.encoder.state_dict())
+    with pytest.raises(UserFacingError, match="teacher_arch / teacher_width"):
+        _seed(teacher_ckpt=str(path), teacher_width=16)
