@@ -13,7 +13,7 @@ from pathlib import Path
 import lightning as L
 import torch
 from PIL import Image, UnidentifiedImageError
-from torch.utils.data import DataLoader, Subset
+from torch.utils.data import DataLoader, Dataset, Subset
 from torchvision import datasets, transforms
 
 from shared.errors import CorruptDataError, DatasetNotFoundError
@@ -55,6 +55,14 @@ def check_image_folders(root: str | Path) -> None:
             f"{_LAYOUT}")
 
 
+def spread_subset(dataset: Dataset, n: int | None) -> Dataset:
+    """``n`` items evenly spaced over ``dataset`` (an ImageFolder is sorted by class, so every class is
+    represented); the whole dataset when ``n`` is None or not smaller."""
+    if not n or n >= len(dataset):
+        return dataset
+    return Subset(dataset, range(0, len(dataset), len(dataset) // n)[:n])
+
+
 class ImageNetDataModule(L.LightningDataModule):
     """Supervised ImageNet with the standard transforms: RandomResizedCrop(224) + flip for training,
     Resize(256) + CenterCrop(224) for validation, ImageNet mean/std normalisation.
@@ -89,9 +97,7 @@ class ImageNetDataModule(L.LightningDataModule):
             dataset = datasets.ImageFolder(str(folder), transform=transform, loader=load_rgb)
         except FileNotFoundError as err:  # a class folder without any image
             raise DatasetNotFoundError(f"{folder}: {err} {_LAYOUT}") from None
-        if not subset or subset >= len(dataset):
-            return dataset
-        return Subset(dataset, range(0, len(dataset), len(dataset) // subset)[:subset])  # spread over classes
+        return spread_subset(dataset, subset)
 
     def _loader(self, dataset, shuffle: bool) -> DataLoader:
         return make_loader(dataset, self.hparams.batch_size, shuffle, self.hparams.num_workers, self.hparams.seed,

@@ -15,12 +15,12 @@ from pathlib import Path
 
 import lightning as L
 import torch
-from torch.utils.data import DataLoader, Dataset, Subset
+from torch.utils.data import DataLoader, Dataset
 from torchvision import datasets
 from torchvision.transforms import v2
 
 from shared.fashion_mnist import MEAN, STD, FashionMNIST
-from shared.imagenet import IMAGENET_MEAN, IMAGENET_STD, check_image_folders, load_rgb
+from shared.imagenet import IMAGENET_MEAN, IMAGENET_STD, check_image_folders, load_rgb, spread_subset
 from shared.sampling import default_seed, make_loader
 
 
@@ -109,21 +109,11 @@ class ImageNetSSLDataModule(_SSLDataModule):
     def setup(self, stage: str | None = None) -> None:
         hp = self.hparams
         check_image_folders(hp.root)
-        to_tensor = [v2.PILToTensor()]
         plain = v2.Compose([v2.PILToTensor(), v2.Resize(int(hp.image_size * 256 / 224), antialias=True),
                             v2.CenterCrop(hp.image_size), v2.ToDtype(torch.float32, scale=True),
                             v2.Normalize(IMAGENET_MEAN, IMAGENET_STD)])
-        train = datasets.ImageFolder(str(Path(hp.root) / "train"), loader=load_rgb,
-                                     transform=v2.Compose(to_tensor))
+        train = datasets.ImageFolder(str(Path(hp.root) / "train"), loader=load_rgb, transform=v2.PILToTensor())
         self.train_set = Views(train, mocov2_augment(hp.image_size, IMAGENET_MEAN, IMAGENET_STD), hp.views)
-        self.bank_set = _spread(datasets.ImageFolder(str(Path(hp.root) / "train"), plain, loader=load_rgb),
-                                hp.bank_subset)
-        self.query_set = _spread(datasets.ImageFolder(str(Path(hp.root) / "val"), plain, loader=load_rgb),
-                                 hp.val_subset)
-
-
-def _spread(dataset: Dataset, n: int | None) -> Dataset:
-    """``n`` items evenly spaced over ``dataset`` (sorted by class, so every class is represented)."""
-    if not n or n >= len(dataset):
-        return dataset
-    return Subset(dataset, range(0, len(dataset), len(dataset) // n)[:n])
+        folder = lambda split: datasets.ImageFolder(str(Path(hp.root) / split), plain, loader=load_rgb)  # noqa: E731
+        self.bank_set = spread_subset(folder("train"), hp.bank_subset)
+        self.query_set = spread_subset(folder("val"), hp.val_subset)
