@@ -77,3 +77,16 @@ def test_unknown_arch_or_conv_names_the_choices():
         build_model("vgg16", "dcd")
     with pytest.raises(ValueError, match="'static', 'dy', 'dcd'"):
         build_model("resnet18", "cond")
+
+
+def test_check_official_transfer_maps_every_tensor_by_shape_and_name():
+    """The weight mapping used against the official code, checked on two of our own models."""
+    from projects.dcd.check_official import transfer
+
+    torch.manual_seed(0)
+    source, target = build_model("mobilenet_v2", "dcd", 10), build_model("mobilenet_v2", "dcd", 10)
+    transfer(source, target)
+    x = torch.randn(2, 3, 64, 64)
+    source.eval(), target.eval()
+    with torch.no_grad():
+        torch.testing.assert_close(source(x), target(x))
