@@ -14,6 +14,7 @@ Defaults every paper wants, so that no recipe has to repeat them:
 
 from __future__ import annotations
 
+import os
 import re
 import sys
 from collections.abc import Sequence
@@ -41,6 +42,7 @@ class ReseedEveryEpoch(Callback):
 
     def on_train_epoch_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         L.seed_everything(self.seed + trainer.current_epoch, workers=True, verbose=False)
+        os.environ["PL_GLOBAL_SEED"] = str(self.seed)  # keep the run's seed visible (shared.sampling reads it)
 
 
 def _config_files(args: Sequence[str]) -> list[str]:
