@@ -50,30 +50,42 @@ class _Classifier(L.LightningModule):
         return torch.optim.SGD(self.parameters(), lr=self.lr, momentum=0.9)
 
 
+def _sync() -> None:
+    if torch.cuda.is_available():
+        torch.cuda.synchronize()
+
+
 class _StepTimer(L.Callback):
     def __init__(self):
         self.starts: list[float] = []
 
     def on_train_batch_start(self, *args) -> None:
+        _sync()
         self.starts.append(time.perf_counter())
 
     def on_train_end(self, *args) -> None:
+        _sync()
         self.starts.append(time.perf_counter())
+
+
+def fit_step_seconds(module: L.LightningModule, batch, steps: int = 10, warmup: int = 2,
+                     accelerator: str = "cpu") -> float:
+    """Median seconds between consecutive training steps of ``module`` under ``Trainer.fit`` on the same
+    ``batch`` repeated (no logger, checkpoints or validation)."""
+    loader = torch.utils.data.DataLoader([batch] * (warmup + steps), batch_size=None)
+    timer = _StepTimer()
+    trainer = L.Trainer(max_steps=warmup + steps, accelerator=accelerator, devices=1, logger=False,
+                        enable_checkpointing=False, enable_progress_bar=False, enable_model_summary=False,
+                        callbacks=[timer], num_sanity_val_steps=0, limit_val_batches=0)
+    trainer.fit(module, loader)
+    gaps = [b - a for a, b in zip(timer.starts, timer.starts[1:], strict=False)]
+    return statistics.median(gaps[warmup:])
 
 
 def lightning_step_seconds(model: nn.Module, batch: Batch, steps: int = 10, warmup: int = 2,
                            lr: float = 0.01) -> float:
-    """Median seconds between consecutive training steps under ``Trainer.fit`` (CPU, no checkpoints)."""
-    x, y = batch
-    data = [(x, y)] * (warmup + steps)
-    loader = torch.utils.data.DataLoader(data, batch_size=None)
-    timer = _StepTimer()
-    trainer = L.Trainer(max_steps=warmup + steps, accelerator="cpu", devices=1, logger=False,
-                        enable_checkpointing=False, enable_progress_bar=False, enable_model_summary=False,
-                        callbacks=[timer], num_sanity_val_steps=0)
-    trainer.fit(_Classifier(model, lr), loader)
-    gaps = [b - a for a, b in zip(timer.starts, timer.starts[1:], strict=False)]
-    return statistics.median(gaps[warmup:])
+    """:func:`fit_step_seconds` of ``model`` trained with cross-entropy and SGD (CPU)."""
+    return fit_step_seconds(_Classifier(model, lr), batch, steps, warmup)
 
 
 def lightning_vs_plain(build: Callable[[], nn.Module], batch: Batch, steps: int = 10, warmup: int = 2) -> dict:

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import math
-
 import lightning as L
 import torch
 import torch.nn.functional as F
 
 from projects.dcd.nets import Arch, ConvType, DyConv2d, build_model
+from shared.schedules import lr_factor, scaled_lr
 
 
 def temperature_at(epoch: float, start: float = 30.0, end: float = 1.0, anneal_epochs: float = 10.0) -> float:
@@ -19,23 +18,6 @@ def temperature_at(epoch: float, start: float = 30.0, end: float = 1.0, anneal_e
     if anneal_epochs <= 0:
         return end
     return start - (start - end) * min(max(epoch, 0.0) / anneal_epochs, 1.0)
-
-
-def lr_factor(step: int, total_steps: int, warmup_steps: int, schedule: str,
-              milestone_steps: tuple[int, ...] = (), gamma: float = 0.1) -> float:
-    """Multiplier of the base learning rate at optimiser step ``step``.
-
-    Linear warm-up over ``warmup_steps``; then ``cosine``: ``0.5 (1 + cos(pi t))`` with t the fraction of
-    the remaining steps done, or ``step``: ``gamma ** (number of milestones passed)``.
-    """
-    if step < warmup_steps:
-        return (step + 1) / warmup_steps
-    if schedule == "cosine":
-        t = (step - warmup_steps) / max(total_steps - warmup_steps, 1)
-        return 0.5 * (1.0 + math.cos(math.pi * min(t, 1.0)))
-    if schedule == "step":
-        return gamma ** sum(step >= m for m in milestone_steps)
-    raise ValueError(f"schedule must be 'cosine' or 'step', got {schedule!r}")
 
 
 class DCDClassifier(L.LightningModule):
@@ -108,20 +90,9 @@ class DCDClassifier(L.LightningModule):
         self._evaluate(batch, "test")
 
     # -- optimisation ---------------------------------------------------------------------------
-    def global_batch_size(self) -> int | None:
-        """Per-device batch x devices x accumulation, when the datamodule declares ``batch_size``."""
-        batch = getattr(self.trainer.datamodule, "hparams", {}).get("batch_size")
-        if batch is None:
-            return None
-        return batch * self.trainer.world_size * self.trainer.accumulate_grad_batches
-
     def configure_optimizers(self):
         hp = self.hparams
-        lr = hp.lr
-        if hp.lr_base_batch_size:
-            global_batch = self.global_batch_size()
-            if global_batch:
-                lr = hp.lr * global_batch / hp.lr_base_batch_size
+        lr = scaled_lr(self, hp.lr, hp.lr_base_batch_size)
         optimizer = torch.optim.SGD(self.parameters(), lr=lr, momentum=hp.momentum, weight_decay=hp.weight_decay,
                                     nesterov=hp.nesterov)
         total = max(int(self.trainer.estimated_stepping_batches), 1)

@@ -17,10 +17,10 @@ import json
 import statistics
 import time
 
-import lightning as L
 import torch
 
 from projects.seed.module import SEED, MoCoV2
+from shared.bench import fit_step_seconds
 from shared.results import RESULTS_DIR, hardware
 
 
@@ -58,31 +58,11 @@ def step_seconds(model, batch, steps: int, warmup: int = 2) -> float:
     return statistics.median(times)
 
 
-class _Timer(L.Callback):
-    def __init__(self):
-        self.starts: list[float] = []
-
-    def on_train_batch_start(self, *args) -> None:
-        _sync()
-        self.starts.append(time.perf_counter())
-
-    def on_train_end(self, *args) -> None:
-        _sync()
-        self.starts.append(time.perf_counter())
-
-
 def lightning_step_seconds(model, batch, steps: int, warmup: int = 2) -> float:
-    timer = _Timer()
+    """The same step under ``Trainer.fit`` (with the plain loop's optimiser, no validation)."""
     model.configure_optimizers = lambda: torch.optim.SGD(
         [p for p in model.parameters() if p.requires_grad], lr=0.01, momentum=0.9)
-    model.validation_step = None
-    trainer = L.Trainer(max_steps=warmup + steps, accelerator=DEVICE.type, devices=1, logger=False,
-                        callbacks=[timer],
-                        enable_checkpointing=False, enable_progress_bar=False, enable_model_summary=False,
-                        limit_val_batches=0)
-    trainer.fit(model, torch.utils.data.DataLoader([batch] * (warmup + steps), batch_size=None))
-    gaps = [b - a for a, b in zip(timer.starts, timer.starts[1:], strict=False)]
-    return statistics.median(gaps[warmup:])
+    return fit_step_seconds(model, batch, steps, warmup, accelerator=DEVICE.type)
 
 
 def main() -> None:

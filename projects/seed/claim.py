@@ -30,8 +30,8 @@ PAPER = {"student_moco": 42.2, "student_seed": 67.6}
 
 
 @torch.no_grad()
-def frozen_features(checkpoint: Path, dataset: FashionMNIST, batch: int = 500) -> torch.Tensor:
-    encoder = load_encoder(checkpoint).eval()
+def frozen_features(encoder: torch.nn.Module, dataset: FashionMNIST, batch: int = 500) -> torch.Tensor:
+    encoder.eval()
     return torch.cat([encoder(torch.stack([dataset[i][0] for i in range(s, min(s + batch, len(dataset)))]))
                       for s in range(0, len(dataset), batch)])
 
@@ -51,7 +51,8 @@ def linear_probe(train_x, train_y, test_x, test_y, epochs: int = 200, lr: float 
 
 
 def evaluate(checkpoint: Path, train: FashionMNIST, test: FashionMNIST) -> dict:
-    train_x, test_x = frozen_features(checkpoint, train), frozen_features(checkpoint, test)
+    encoder = load_encoder(checkpoint)
+    train_x, test_x = frozen_features(encoder, train), frozen_features(encoder, test)
     knn = weighted_knn(test_x, F.normalize(train_x, dim=1), train.labels, 10, k=200, temperature=0.1)
     return {"linear_top1": 100 * linear_probe(train_x, train.labels, test_x, test.labels),
             "knn_top1": 100 * (knn == test.labels).float().mean().item()}

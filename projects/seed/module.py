@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import copy
 import inspect
-import math
 from pathlib import Path
 
 import lightning as L
@@ -16,6 +15,7 @@ from torch import nn
 from projects.seed.losses import info_nce_loss, seed_loss
 from projects.seed.nets import Encoder, build_encoder, projection_head, resolved_width
 from shared.errors import UserFacingError
+from shared.schedules import lr_factor, scaled_lr
 
 
 class EmbeddingQueue(nn.Module):
@@ -46,32 +46,15 @@ def weighted_knn(features: torch.Tensor, bank: torch.Tensor, bank_labels: torch.
     return votes.argmax(1)
 
 
-def scaled_lr(module: L.LightningModule, lr: float, base_batch_size: int | None) -> float:
-    """``lr`` given for ``base_batch_size`` images, scaled linearly to the global batch actually run
-    (per-device batch x devices x accumulation), as the official code's ``lr_mult = batch / 256``."""
-    batch = getattr(module.trainer.datamodule, "hparams", {}).get("batch_size")
-    if not base_batch_size or not batch:
-        return lr
-    trainer = module.trainer
-    return lr * batch * trainer.world_size * trainer.accumulate_grad_batches / base_batch_size
-
-
-def lr_factor(step: int, total_steps: int, warmup_steps: int) -> float:
-    """Linear warm-up, then half a cosine to 0: ``0.5 (1 + cos(pi t))``."""
-    if step < warmup_steps:
-        return (step + 1) / warmup_steps
-    t = (step - warmup_steps) / max(total_steps - warmup_steps, 1)
-    return 0.5 * (1 + math.cos(math.pi * min(t, 1.0)))
-
-
 class SelfSupervised(L.LightningModule):
     """Shared by MoCo-v2 and SEED: SGD with warm-up + cosine, lr scaled to the global batch, and a
-    weighted-kNN monitor (validation loader 0 fills the bank from training images, loader 1 queries it)."""
+    weighted-kNN monitor (validation loader 0 fills the bank from training images, loader 1 queries it).
 
-    encoder: Encoder
+    Subclasses save ``lr``, ``lr_base_batch_size``, ``momentum``, ``weight_decay``, ``warmup_epochs``,
+    ``num_classes``, ``knn_k`` and ``knn_temperature`` as hyper-parameters; this class reads them.
+    """
 
-    def __init__(self, lr: float, lr_base_batch_size: int | None, momentum: float, weight_decay: float,
-                 warmup_epochs: float, num_classes: int, knn_k: int, knn_temperature: float):
+    def __init__(self):
         super().__init__()
         self._bank: list[torch.Tensor] = []
         self._bank_labels: list[torch.Tensor] = []
@@ -132,8 +115,7 @@ class MoCoV2(SelfSupervised):
                  bn_splits: int = 4, lr: float = 0.03, lr_base_batch_size: int | None = 256, momentum: float = 0.9,
                  weight_decay: float = 1e-4, warmup_epochs: float = 0.0, num_classes: int = 10, knn_k: int = 200,
                  knn_temperature: float = 0.1):
-        super().__init__(lr, lr_base_batch_size, momentum, weight_decay, warmup_epochs, num_classes, knn_k,
-                         knn_temperature)
+        super().__init__()
         self.save_hyperparameters()
         self.encoder = build_encoder(arch, in_channels, width)
         self.head = projection_head(self.encoder.feature_dim, dim, mlp)
@@ -219,8 +201,7 @@ class SEED(SelfSupervised):
                  student_temp: float = 0.2, teacher_temp: float = 1e-4, lr: float = 0.03,
                  lr_base_batch_size: int | None = 256, momentum: float = 0.9, weight_decay: float = 1e-4,
                  warmup_epochs: float = 0.0, num_classes: int = 10, knn_k: int = 200, knn_temperature: float = 0.1):
-        super().__init__(lr, lr_base_batch_size, momentum, weight_decay, warmup_epochs, num_classes, knn_k,
-                         knn_temperature)
+        super().__init__()
         self.save_hyperparameters()
         self.encoder = build_encoder(student_arch, in_channels, student_width)
         self.head = projection_head(self.encoder.feature_dim, dim, student_mlp)

@@ -4,7 +4,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from projects.dcd.module import lr_factor, temperature_at
+from projects.dcd.module import temperature_at
 from projects.dcd.nets import DCDConv2d, DyConv2d, DynamicClassifier, hard_sigmoid2
 
 torch.manual_seed(0)
@@ -108,14 +108,3 @@ def test_temperature_schedule_is_linear_from_30_to_1_over_10_epochs():
     assert temperature_at(10) == 1.0 and temperature_at(42) == 1.0
     assert temperature_at(0.5, anneal_epochs=1.0) == pytest.approx(15.5)
     assert temperature_at(3, anneal_epochs=0) == 1.0
-
-
-def test_lr_schedules():
-    assert lr_factor(0, 100, 10, "cosine") == pytest.approx(0.1)  # warm-up: (step + 1) / warmup
-    assert lr_factor(10, 100, 10, "cosine") == pytest.approx(1.0)
-    assert lr_factor(55, 100, 10, "cosine") == pytest.approx(0.5)
-    assert lr_factor(100, 100, 10, "cosine") == pytest.approx(0.0)
-    assert [lr_factor(s, 100, 0, "step", (30, 60, 90)) for s in (29, 30, 60, 95)] == pytest.approx(
-        [1.0, 0.1, 0.01, 0.001])
-    with pytest.raises(ValueError, match="schedule"):
-        lr_factor(0, 10, 0, "linear")
