@@ -1,0 +1,128 @@
+"""Accuracy predictors: ``fit(X, y)`` on queried cells, ``predict(X)`` over the whole space.
+
+X is the (n, 30) one-hot encoding of :func:`projects.weaknas.space.encode`, y the accuracies. Each
+predictor standardises y with the mean and std of the samples it is given (the official code standardises
+with the whole benchmark's statistics, which a real search does not know) and is rebuilt from scratch
+by the search at every iteration.
+
+* ``mlp``: the official predictor, scikit-learn's ``MLPRegressor`` with 4 hidden layers of 1000 units,
+  ReLU, Adam (lr 1e-3, L2 1e-4, batch min(200, n)), 100 epochs: sklearn's defaults but for the sizes.
+* ``rf``: random forest (the official code's alternative): 1000 trees of depth at most 10.
+* ``gcn``: a graph convolutional network on the cell's operation graph, trained as a LightningModule
+  (:class:`projects.weaknas.module.GCNRegressor`) on a :class:`~projects.weaknas.data.PredictorDataModule`.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Sequence
+
+import numpy as np
+
+
+class Predictor:
+    name = "base"
+
+    def fit(self, X: np.ndarray, y: np.ndarray) -> Predictor:
+        raise NotImplementedError
+
+    def predict(self, X: np.ndarray) -> np.ndarray:
+        raise NotImplementedError
+
+    @staticmethod
+    def _standardise(y: np.ndarray) -> tuple[np.ndarray, float, float]:
+        y = np.asarray(y, dtype=np.float64)
+        mean, std = float(y.mean()), float(y.std())
+        return (y - mean) / (std if std > 0 else 1.0), mean, std
+
+
+class MLPPredictor(Predictor):
+    """y = MLP(x): ReLU layers of ``hidden`` units, squared loss + alpha/2 ||W||^2, fitted by Adam."""
+
+    name = "mlp"
+
+    def __init__(self, hidden: Sequence[int] = (1000, 1000, 1000, 1000), max_iter: int = 100,
+                 seed: int = 0, **kwargs):
+        from sklearn.neural_network import MLPRegressor
+
+        self.model = MLPRegressor(hidden_layer_sizes=tuple(hidden), max_iter=max_iter, random_state=seed, **kwargs)
+
+    def fit(self, X, y):
+        target, self.mean, self.std = self._standardise(y)
+        with warnings.catch_warnings():  # 100 epochs on ~100 samples does not "converge" by sklearn's tol
+            warnings.filterwarnings("ignore", message=".*Maximum iterations.*")
+            self.model.fit(X, target)
+        return self
+
+    def predict(self, X):
+        return self.model.predict(X)
+
+
+class RandomForestPredictor(Predictor):
+    """Mean of ``n_estimators`` regression trees grown on bootstrap samples (depth <= ``max_depth``)."""
+
+    name = "rf"
+
+    def __init__(self, n_estimators: int = 1000, max_depth: int | None = 10, seed: int = 0, n_jobs: int = 2):
+        from sklearn.ensemble import RandomForestRegressor
+
+        self.model = RandomForestRegressor(n_estimators=n_estimators, max_depth=max_depth, random_state=seed,
+                                           n_jobs=n_jobs)
+
+    def fit(self, X, y):
+        target, _, _ = self._standardise(y)
+        self.model.fit(X, target)
+        return self
+
+    def predict(self, X):
+        return self.model.predict(X)
+
+
+class GCNPredictor(Predictor):
+    """Fits :class:`~projects.weaknas.module.GCNRegressor` with a Lightning ``Trainer`` (CPU, no logging)."""
+
+    name = "gcn"
+
+    def __init__(self, hidden: int = 64, layers: int = 3, epochs: int = 100, lr: float = 3e-3,
+                 batch_size: int = 64, weight_decay: float = 1e-4, seed: int = 0, accelerator: str = "cpu"):
+        self.kwargs = dict(hidden=hidden, layers=layers, lr=lr, weight_decay=weight_decay)
+        self.epochs, self.batch_size, self.seed, self.accelerator = epochs, batch_size, seed, accelerator
+
+    def fit(self, X, y):
+        import lightning as L
+        import torch
+
+        from projects.weaknas.data import PredictorDataModule
+        from projects.weaknas.module import GCNRegressor
+
+        target, _, _ = self._standardise(y)
+        with torch.random.fork_rng():
+            torch.manual_seed(self.seed)
+            self.model = GCNRegressor(**self.kwargs)
+            data = PredictorDataModule.from_arrays(X, target, batch_size=self.batch_size, seed=self.seed)
+            trainer = L.Trainer(max_epochs=self.epochs, accelerator=self.accelerator, devices=1, logger=False,
+                                enable_checkpointing=False, enable_progress_bar=False, enable_model_summary=False,
+                                num_sanity_val_steps=0, limit_val_batches=0)
+            with warnings.catch_warnings():
+                warnings.filterwarnings("ignore", ".*does not have many workers.*")
+                warnings.filterwarnings("ignore", ".*smaller than the logging interval.*")
+                trainer.fit(self.model, datamodule=data)
+        return self
+
+    def predict(self, X):
+        import torch
+
+        self.model.eval()
+        with torch.no_grad():
+            return self.model(torch.as_tensor(np.asarray(X), dtype=torch.float32)).double().numpy()
+
+
+PREDICTORS = {"mlp": MLPPredictor, "rf": RandomForestPredictor, "gcn": GCNPredictor}
+
+
+def make_predictor(name: str, seed: int = 0, **kwargs) -> Predictor:
+    if name not in PREDICTORS:
+        from shared.errors import UserFacingError
+
+        raise UserFacingError(f"unknown predictor {name!r}; choose one of: {', '.join(PREDICTORS)}")
+    return PREDICTORS[name](seed=seed, **kwargs)
