@@ -62,6 +62,12 @@ class LiveBenchmark(Benchmark):
                  seed: int = 0, overrides: dict | None = None, verbose: bool = False):
         self.config_path = Path(config)
         self.config = _load_config(self.config_path)
+        model = self.config["model"]
+        if "class_path" in model:  # the Lightning CLI's subclass form
+            if not model["class_path"].endswith("CellClassifier"):
+                raise UserFacingError(f"{self.config_path}: model.class_path must be "
+                                      f"projects.weaknas.module.CellClassifier, got {model['class_path']}.")
+            self.config["model"] = dict(model.get("init_args") or {})
         for dotted, value in (overrides or {}).items():  # e.g. {"trainer.max_epochs": 1}
             section, _, key = dotted.partition(".")
             target = self.config[section]

@@ -114,13 +114,17 @@ def op_graph_structure() -> torch.Tensor:
 
 
 def op_graph(encoding: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """(B, 30) one-hot cells -> node features (B, 8, 7) and adjacency (B, 8, 8) without ``none`` ops' edges."""
+    """(B, 30) one-hot cells -> node features (B, 8, 15) and adjacency (B, 8, 8) without ``none`` ops' edges.
+
+    A node's features are its type (input, output or one of the 5 ops: 7) and its position (8), so the
+    GCN can tell an op on edge 0->3 from the same op on edge 1->2."""
     ops = encoding.view(-1, len(EDGES), len(OPS))
     batch = ops.shape[0]
-    feats = torch.zeros(batch, 8, len(NODE_TYPES), dtype=encoding.dtype, device=encoding.device)
+    feats = torch.zeros(batch, 8, len(NODE_TYPES) + 8, dtype=encoding.dtype, device=encoding.device)
     feats[:, 0, 0] = 1
     feats[:, 7, 1] = 1
-    feats[:, 1:7, 2:] = ops
+    feats[:, 1:7, 2:len(NODE_TYPES)] = ops
+    feats[:, :, len(NODE_TYPES):] = torch.eye(8, dtype=encoding.dtype, device=encoding.device)
     alive = torch.ones(batch, 8, dtype=encoding.dtype, device=encoding.device)
     alive[:, 1:7] = 1 - ops[..., OPS.index("none")]
     adj = op_graph_structure().to(encoding) * alive[:, :, None] * alive[:, None, :]
@@ -136,7 +140,7 @@ class GCN(nn.Module):
 
     def __init__(self, hidden: int = 64, layers: int = 3):
         super().__init__()
-        dims = [len(NODE_TYPES)] + [hidden] * layers
+        dims = [len(NODE_TYPES) + 8] + [hidden] * layers
         self.layers = nn.ModuleList(nn.Linear(a, b) for a, b in zip(dims[:-1], dims[1:], strict=True))
         self.head = nn.Linear(hidden, 1)
 

@@ -14,6 +14,7 @@ by the search at every iteration.
 
 from __future__ import annotations
 
+import logging
 import warnings
 from collections.abc import Sequence
 
@@ -96,17 +97,21 @@ class GCNPredictor(Predictor):
         from projects.weaknas.module import GCNRegressor
 
         target, _, _ = self._standardise(y)
-        with torch.random.fork_rng():
+        quiet = logging.getLogger("lightning.pytorch")
+        level = quiet.level
+        quiet.setLevel(logging.WARNING)  # no "GPU available" banner at every refit
+        with torch.random.fork_rng(), warnings.catch_warnings():
+            warnings.filterwarnings("ignore", ".*does not have many workers.*")
+            warnings.filterwarnings("ignore", ".*smaller than the logging interval.*")
+            warnings.filterwarnings("ignore", ".*LeafSpec.*")
             torch.manual_seed(self.seed)
             self.model = GCNRegressor(**self.kwargs)
             data = PredictorDataModule.from_arrays(X, target, batch_size=self.batch_size, seed=self.seed)
             trainer = L.Trainer(max_epochs=self.epochs, accelerator=self.accelerator, devices=1, logger=False,
                                 enable_checkpointing=False, enable_progress_bar=False, enable_model_summary=False,
                                 num_sanity_val_steps=0, limit_val_batches=0)
-            with warnings.catch_warnings():
-                warnings.filterwarnings("ignore", ".*does not have many workers.*")
-                warnings.filterwarnings("ignore", ".*smaller than the logging interval.*")
-                trainer.fit(self.model, datamodule=data)
+            trainer.fit(self.model, datamodule=data)
+        quiet.setLevel(level)
         return self
 
     def predict(self, X):
