@@ -64,6 +64,8 @@ def run_search(argv: list[str]) -> int:
     parser = search_parser()
     args = parser.parse_args(argv)
     _positive(args, parser)
+    if args.hidden and args.predictor != "mlp":
+        parser.error(f"--hidden sets the MLP's layers; it does not apply to --predictor {args.predictor}")
     kwargs = {}
     if args.benchmark.startswith("live"):
         kwargs = {k: v for k, v in (("config", args.live_config), ("cache_dir", args.cache_dir)) if v}

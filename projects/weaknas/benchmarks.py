@@ -217,7 +217,8 @@ def load_nb201(name: str, path_or_dict: str | os.PathLike | dict | None = None) 
     missing = [k for k in ("meta_archs", "arch2infos", "evaluated_indexes") if k not in source]
     if missing:
         raise CorruptDataError(f"the NAS-Bench-201 dict lacks {missing}; expected the official .pth layout.")
-    api = NASBench201API(source, verbose=False)
+    api = NASBench201API(source, verbose=False)  # it deep-copies the dict: drop ours (GBs for the real file)
+    del source
     (valid_set, valid_key), (test_set, test_key) = NB201_DATASETS[name]
     archs, valid, test = [], [], []
     for index in sorted(api.evaluated_indexes):

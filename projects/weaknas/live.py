@@ -7,8 +7,9 @@ file serves ``python -m projects.weaknas fit`` for a single cell and ``search --
 search. A query returns the last epoch's ``val/acc`` (for selection) and ``test/acc`` (to report).
 
 Cache: one JSON line per trained cell in ``<cache_dir>/<config hash>.jsonl``, where the hash covers the
-whole training setup and the seed, so editing the config never returns stale answers. Delete the file to
-retrain. Default cache dir: ``$REPRO_ZOO_CACHE/weaknas`` or ``~/.cache/repro-zoo/weaknas``.
+training setup and the seed (not the device, the data's folder or the number of loader workers, which do
+not change a result), so editing the recipe never returns stale answers. Delete the file to retrain.
+Default cache dir: ``$REPRO_ZOO_CACHE/weaknas`` or ``~/.cache/repro-zoo/weaknas``.
 """
 
 from __future__ import annotations
@@ -76,11 +77,28 @@ class LiveBenchmark(Benchmark):
             target[key] = value
         self.config["model"].pop("arch", None)
         self.seed, self.verbose = seed, verbose
-        digest = hashlib.sha1(json.dumps([self.config, seed], sort_keys=True).encode()).hexdigest()[:12]
+        key = json.dumps([self.result_relevant(self.config), seed], sort_keys=True)
+        digest = hashlib.sha1(key.encode()).hexdigest()[:12]
+        self.name = f"live-{self.config['data'].get('init_args', {}).get('dataset', 'fashion-mnist')}"
         self.cache_file = Path(cache_dir or default_cache_dir()) / f"{digest}.jsonl"
         self._archs = all_arch_strings()
         self._cache = self._read_cache()
         self.trained = 0  # networks trained by this object (cache misses)
+
+    #: settings that change where or how fast a cell trains, not its result: left out of the cache key
+    NOT_IN_KEY = {"trainer": {"accelerator", "devices", "num_nodes", "strategy", "log_every_n_steps", "logger",
+                              "callbacks", "enable_progress_bar", "enable_model_summary", "default_root_dir"},
+                  "data": {"data_dir", "num_workers"}}
+
+    @classmethod
+    def result_relevant(cls, config: dict) -> dict:
+        """The part of the config a cached answer depends on (the cache file's hash covers only this)."""
+        out = copy.deepcopy(config)
+        for key in cls.NOT_IN_KEY["trainer"]:
+            out["trainer"].pop(key, None)
+        for key in cls.NOT_IN_KEY["data"]:
+            out["data"].get("init_args", {}).pop(key, None)
+        return out
 
     def _read_cache(self) -> dict[str, dict[str, float]]:
         cache: dict[str, dict[str, float]] = {}

@@ -1,9 +1,9 @@
 """Accuracy predictors: ``fit(X, y)`` on queried cells, ``predict(X)`` over the whole space.
 
 X is the (n, 30) one-hot encoding of :func:`projects.weaknas.space.encode`, y the accuracies. Each
-predictor standardises y with the mean and std of the samples it is given (the official code standardises
-with the whole benchmark's statistics, which a real search does not know) and is rebuilt from scratch
-by the search at every iteration.
+predictor is fitted on y standardised with the mean and std of the samples it is given (the official code
+standardises with the whole benchmark's statistics, which a real search does not know) and predicts in
+accuracy units again; the search rebuilds it from scratch at every iteration.
 
 * ``mlp``: the official predictor, scikit-learn's ``MLPRegressor`` with 4 hidden layers of 1000 units,
   ReLU, Adam (lr 1e-3, L2 1e-4, batch min(200, n)), 100 epochs: sklearn's defaults but for the sizes.
@@ -30,11 +30,16 @@ class Predictor:
     def predict(self, X: np.ndarray) -> np.ndarray:
         raise NotImplementedError
 
-    @staticmethod
-    def _standardise(y: np.ndarray) -> tuple[np.ndarray, float, float]:
+    mean, scale = 0.0, 1.0
+
+    def _standardise(self, y: np.ndarray) -> np.ndarray:
         y = np.asarray(y, dtype=np.float64)
-        mean, std = float(y.mean()), float(y.std())
-        return (y - mean) / (std if std > 0 else 1.0), mean, std
+        self.mean, std = float(y.mean()), float(y.std())
+        self.scale = std if std > 0 else 1.0
+        return (y - self.mean) / self.scale
+
+    def _unstandardise(self, z: np.ndarray) -> np.ndarray:
+        return np.asarray(z, dtype=np.float64) * self.scale + self.mean
 
 
 class MLPPredictor(Predictor):
@@ -49,14 +54,14 @@ class MLPPredictor(Predictor):
         self.model = MLPRegressor(hidden_layer_sizes=tuple(hidden), max_iter=max_iter, random_state=seed, **kwargs)
 
     def fit(self, X, y):
-        target, self.mean, self.std = self._standardise(y)
+        target = self._standardise(y)
         with warnings.catch_warnings():  # 100 epochs on ~100 samples does not "converge" by sklearn's tol
             warnings.filterwarnings("ignore", message=".*Maximum iterations.*")
             self.model.fit(X, target)
         return self
 
     def predict(self, X):
-        return self.model.predict(X)
+        return self._unstandardise(self.model.predict(X))
 
 
 class RandomForestPredictor(Predictor):
@@ -71,12 +76,11 @@ class RandomForestPredictor(Predictor):
                                            n_jobs=n_jobs)
 
     def fit(self, X, y):
-        target, _, _ = self._standardise(y)
-        self.model.fit(X, target)
+        self.model.fit(X, self._standardise(y))
         return self
 
     def predict(self, X):
-        return self.model.predict(X)
+        return self._unstandardise(self.model.predict(X))
 
 
 class GCNPredictor(Predictor):
@@ -90,16 +94,23 @@ class GCNPredictor(Predictor):
         self.epochs, self.batch_size, self.seed, self.accelerator = epochs, batch_size, seed, accelerator
 
     def fit(self, X, y):
+        target = self._standardise(y)
+        quiet = logging.getLogger("lightning.pytorch")
+        level = quiet.level
+        quiet.setLevel(logging.WARNING)  # no "GPU available" banner at every refit
+        try:
+            self._fit(X, target)
+        finally:
+            quiet.setLevel(level)
+        return self
+
+    def _fit(self, X, target) -> None:
         import lightning as L
         import torch
 
         from projects.weaknas.data import PredictorDataModule
         from projects.weaknas.module import GCNRegressor
 
-        target, _, _ = self._standardise(y)
-        quiet = logging.getLogger("lightning.pytorch")
-        level = quiet.level
-        quiet.setLevel(logging.WARNING)  # no "GPU available" banner at every refit
         with torch.random.fork_rng(), warnings.catch_warnings():
             warnings.filterwarnings("ignore", ".*does not have many workers.*")
             warnings.filterwarnings("ignore", ".*smaller than the logging interval.*")
@@ -111,15 +122,14 @@ class GCNPredictor(Predictor):
                                 enable_checkpointing=False, enable_progress_bar=False, enable_model_summary=False,
                                 num_sanity_val_steps=0, limit_val_batches=0)
             trainer.fit(self.model, datamodule=data)
-        quiet.setLevel(level)
-        return self
 
     def predict(self, X):
         import torch
 
         self.model.eval()
         with torch.no_grad():
-            return self.model(torch.as_tensor(np.asarray(X), dtype=torch.float32)).double().numpy()
+            z = self.model(torch.as_tensor(np.asarray(X), dtype=torch.float32)).double().numpy()
+        return self._unstandardise(z)
 
 
 PREDICTORS = {"mlp": MLPPredictor, "rf": RandomForestPredictor, "gcn": GCNPredictor}

@@ -24,6 +24,7 @@ import numpy as np
 from projects.weaknas.benchmarks import Benchmark
 from projects.weaknas.predictors import Predictor
 from projects.weaknas.space import EDGES, OPS, encode, from_string, to_string
+from shared.errors import UserFacingError
 
 
 @dataclass
@@ -38,6 +39,7 @@ class SearchTrace:
     test: list[float] = field(default_factory=list)
     top1: list[int] = field(default_factory=list)
     top1_at: list[int] = field(default_factory=list)
+    batch_ends: list[int] = field(default_factory=list)  # query counts at which a batch of queries completed
 
     def __len__(self) -> int:
         return len(self.queried)
@@ -56,11 +58,16 @@ class SearchTrace:
             out[i] = current
         return out
 
-    def queries_to_find(self, targets: Iterable[int]) -> int | None:
-        """Number of queries after which some cell of ``targets`` had been queried (None: never)."""
+    def queries_to_find(self, targets: Iterable[int], whole_batches: bool = False) -> int | None:
+        """Number of queries after which some cell of ``targets`` had been queried (None: never).
+
+        ``whole_batches``: count up to the end of the batch that held it (a batch is queried at once, e.g.
+        WeakNAS's 10 cells per iteration; the official code counts this way)."""
         wanted = set(int(t) for t in targets)
         for n, index in enumerate(self.queried, start=1):
             if index in wanted:
+                if whole_batches:
+                    return next((end for end in self.batch_ends if end >= n), len(self))
                 return n
         return None
 
@@ -81,6 +88,7 @@ class _Oracle:
             self.trace.queried.append(i)
             self.trace.valid.append(float(v))
             self.trace.test.append(float(t))
+        self.trace.batch_ends.append(len(self.trace))
 
 
 def _done(trace: SearchTrace, budget: int, stop_at: set[int] | None) -> bool:
@@ -94,6 +102,7 @@ def weaknas(bench: Benchmark, make_predictor: Callable[[int], Predictor], budget
     one of these cell indices is queried (the claim's "queries to find the optimum")."""
     rng = np.random.default_rng(seed)
     X = encode(bench.arch_strings()) if features is None else features
+    budget = min(budget, len(X))
     trace = SearchTrace("weaknas", seed)
     oracle = _Oracle(bench, trace)
     targets = set(stop_at) if stop_at is not None else None
@@ -114,6 +123,8 @@ def weaknas(bench: Benchmark, make_predictor: Callable[[int], Predictor], budget
             new = rng.choice(candidates, size=k, replace=False)
         else:
             new = order[~seen[order]][:k]
+        if len(new) == 0:  # every cell has been queried
+            break
         oracle.query(new)
         iteration += 1
         if progress:
@@ -128,13 +139,15 @@ def random_search(bench: Benchmark, budget: int = 1000, *, seed: int = 0, stop_a
     oracle = _Oracle(bench, trace)
     targets = set(stop_at) if stop_at is not None else None
     order = rng.permutation(len(bench))[:budget]
-    if targets is None:
-        oracle.query(order)
-    else:  # stop right after the first target, as an online search would
+    if targets is not None:  # stop right after the first target, as an online search would
         hits = np.flatnonzero(np.isin(order, list(targets)))
-        oracle.query(order[:hits[0] + 1] if len(hits) else order)
-    if progress:
-        progress(len(trace))
+        order = order[:hits[0] + 1] if len(hits) else order
+    for start in range(0, len(order), 100):  # one query a batch; oracle calls grouped for speed
+        chunk = order[start:start + 100]
+        oracle.query(chunk)
+        trace.batch_ends[-1:] = range(len(trace) - len(chunk) + 1, len(trace) + 1)
+        if progress:
+            progress(len(trace))
     return trace
 
 
@@ -157,16 +170,21 @@ def regularized_evolution(bench: Benchmark, budget: int = 1000, *, population: i
     targets = set(stop_at) if stop_at is not None else None
     members = [int(i) for i in rng.choice(len(names), size=min(population, budget), replace=False)]
     oracle.query(members)
+    budget = min(budget, len(names))
     cycles, limit = 0, max_cycles if max_cycles is not None else 50 * budget
     while not _done(trace, budget, targets) and cycles < limit:
         contenders = [members[int(j)] for j in rng.integers(len(members), size=sample)]
         parent = max(contenders, key=lambda i: oracle.seen[i])
-        child = index[mutate(names[parent], rng)]
+        mutant = mutate(names[parent], rng)
+        if mutant not in index:
+            raise UserFacingError(f"regularised evolution needs every cell of the space in the benchmark; {bench.name} "
+                                  f"lacks {mutant}")
+        child = index[mutant]
         oracle.query([child])
         members.append(child)
         members.pop(0)
         cycles += 1
-        if progress and cycles % 50 == 0:
+        if progress and cycles % 10 == 0:
             progress(len(trace))
     return trace
 

@@ -140,3 +140,18 @@ def test_live_cache_with_a_bad_line_names_file_and_line(tmp_path: Path):
     bench.cache_file.write_text(json.dumps({"arch": BEST, "valid": 1.0, "test": 2.0}) + "\n{oops\n")
     with pytest.raises(CorruptDataError, match=r"\.jsonl, line 2"):
         LiveBenchmark(config, cache_dir=cache)
+
+
+def test_search_cli_rejects_hidden_for_other_predictors(capsys: pytest.CaptureFixture):
+    with pytest.raises(SystemExit) as exc:
+        main(args=["search", "--predictor", "rf", "--hidden", "10"])
+    assert exc.value.code == 2 and "does not apply to --predictor rf" in capsys.readouterr().err
+
+
+def test_live_cache_key_ignores_device_and_data_folder(tmp_path: Path):
+    config, cache = _tiny_live_config(tmp_path), tmp_path / "cache"
+    a = LiveBenchmark(config, cache_dir=cache)
+    b = LiveBenchmark(config, cache_dir=cache, overrides={"trainer.accelerator": "gpu", "data.num_workers": 4,
+                                                          "data.data_dir": "/elsewhere"})
+    c = LiveBenchmark(config, cache_dir=cache, overrides={"data.train_size": 100})
+    assert a.cache_file == b.cache_file != c.cache_file and a.name == "live-fashion-mnist"

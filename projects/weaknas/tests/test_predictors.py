@@ -77,3 +77,10 @@ def test_gcn_predictor_is_deterministic_given_its_seed():
 def test_unknown_predictor():
     with pytest.raises(UserFacingError, match="choose one of"):
         make_predictor("xgboost")
+
+
+def test_predictions_are_in_accuracy_units():
+    X, y, train = _learnable(200, seed=2)
+    acc = 90 + 2 * y
+    pred = MLPPredictor((64, 64), max_iter=200).fit(X[train], acc[train]).predict(X[train])
+    assert abs(pred.mean() - acc[train].mean()) < 0.5 and np.corrcoef(pred, acc[train])[0, 1] > 0.9

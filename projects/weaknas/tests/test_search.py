@@ -114,3 +114,32 @@ def test_budget_is_exact_for_every_method(budget):
     for trace in (weaknas(bench, lambda s: FixedRanking(np.zeros(len(bench))), budget=budget, seed=1),
                   random_search(bench, budget=budget, seed=1), regularized_evolution(bench, budget=budget, seed=1)):
         assert len(trace) == budget == len(set(trace.queried))
+
+
+def test_budget_larger_than_the_space_stops_when_every_cell_is_queried():
+    archs = all_arch_strings()[:25]
+    bench = TabularBenchmark("small", archs, valid=np.arange(25.0), test=np.arange(25.0))
+    trace = weaknas(bench, lambda s: FixedRanking(np.zeros(25)), budget=1000, init=7, per_iter=4, top_k=5,
+                    seed=0, features=encode(archs))
+    assert sorted(trace.queried) == list(range(25))
+    assert len(random_search(bench, budget=1000, seed=0)) == 25
+
+
+def test_whole_batch_counting():
+    t = SearchTrace("x", 0, queried=list(range(30)), valid=[0.0] * 30, test=[0.0] * 30, batch_ends=[10, 20, 30])
+    assert t.queries_to_find([13]) == 14 and t.queries_to_find([13], whole_batches=True) == 20
+    bench = additive_table()
+    trace = regularized_evolution(bench, budget=40, seed=0)
+    target = trace.queried[25]  # evolution queries one child at a time after its population of 10
+    assert trace.queries_to_find([target], whole_batches=True) == 26
+    assert trace.queries_to_find([trace.queried[3]], whole_batches=True) == 10
+
+
+def test_isomorphic_cells_are_separate_queries():
+    """NB201 trains isomorphic cells separately; the searches treat them as different cells too."""
+    from projects.weaknas.space import canonical
+
+    bench = additive_table()
+    trace = random_search(bench, budget=15625, seed=0)
+    keys = [canonical(bench.arch_strings()[i]) for i in trace.queried]
+    assert len(trace) == 15625 and len(set(keys)) == 6466
