@@ -94,7 +94,8 @@ def load_split(split: str, classes: int = 10, data_dir: str | os.PathLike | None
 
 
 class CIFAR(Dataset):
-    """CIFAR images as normalised (3, 32, 32) float tensors; ``augment`` = 4-pixel pad, random crop, flip."""
+    """CIFAR images as normalised (3, 32, 32) float tensors; ``augment`` = 4-pixel reflect pad, random 32 crop,
+    horizontal flip (the usual CIFAR recipe, openmixup's included)."""
 
     def __init__(self, split: str = "train", classes: int = 10, data_dir: str | None = None,
                  subset: int | None = None, seed: int = 0, augment: bool = False):
@@ -114,7 +115,7 @@ class CIFAR(Dataset):
     def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
         x = (self.images[index].float() / 255 - self.mean) / self.std
         if self.augment:
-            x = torch.nn.functional.pad(x, (4, 4, 4, 4))
+            x = torch.nn.functional.pad(x[None], (4, 4, 4, 4), mode="reflect")[0]
             i, j = torch.randint(0, 9, (2,)).tolist()
             x = x[:, i:i + 32, j:j + 32]
             if torch.rand(()) < 0.5:
