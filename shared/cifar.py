@@ -20,10 +20,10 @@ from pathlib import Path
 import lightning as L
 import numpy as np
 import torch
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import Dataset
 
 from shared.errors import CorruptDataError, DatasetNotFoundError
-from shared.sampling import default_seed, make_loader
+from shared.sampling import SplitLoaders, default_seed
 
 ENV_VAR = "REPRO_ZOO_CIFAR"
 # Per-channel mean and std of the training images, in [0, 1] units (the values torchvision recipes use).
@@ -123,7 +123,7 @@ class CIFAR(Dataset):
         return x, self.labels[index]
 
 
-class CIFARDataModule(L.LightningDataModule):
+class CIFARDataModule(SplitLoaders, L.LightningDataModule):
     """Train on the training batches (augmented), validate and test on the test batch.
 
     ``seed`` (default: the CLI's ``seed_everything``) picks the subsets and the training order."""
@@ -142,14 +142,3 @@ class CIFARDataModule(L.LightningDataModule):
         if not hasattr(self, "val_set"):
             self.val_set = CIFAR("test", subset=hp.val_subset, **common)
 
-    def _loader(self, dataset: Dataset, shuffle: bool) -> DataLoader:
-        return make_loader(dataset, self.hparams.batch_size, shuffle, self.hparams.num_workers, self.hparams.seed)
-
-    def train_dataloader(self) -> DataLoader:
-        return self._loader(self.train_set, shuffle=True)
-
-    def val_dataloader(self) -> DataLoader:
-        return self._loader(self.val_set, shuffle=False)
-
-    def test_dataloader(self) -> DataLoader:
-        return self._loader(self.val_set, shuffle=False)

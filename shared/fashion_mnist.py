@@ -21,10 +21,10 @@ from pathlib import Path
 import lightning as L
 import numpy as np
 import torch
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import Dataset
 
 from shared.errors import CorruptDataError, DatasetNotFoundError
-from shared.sampling import default_seed, make_loader
+from shared.sampling import SplitLoaders, default_seed
 
 ENV_VAR = "REPRO_ZOO_FASHION_MNIST"
 DEFAULT_ROOT = "/usr/share/datasets/fashion-mnist"
@@ -148,7 +148,7 @@ class FashionMNIST(Dataset):
         return x, self.labels[index]
 
 
-class FashionMNISTDataModule(L.LightningDataModule):
+class FashionMNISTDataModule(SplitLoaders, L.LightningDataModule):
     """Train on (a subset of) the 60k training images, validate and test on (a subset of) the 10k test set.
 
     ``seed`` (default: the CLI's ``seed_everything``) picks the subsets and the training order."""
@@ -167,14 +167,3 @@ class FashionMNISTDataModule(L.LightningDataModule):
         if not hasattr(self, "val_set"):
             self.val_set = FashionMNIST("test", subset=hp.val_subset, **common)
 
-    def _loader(self, dataset: Dataset, shuffle: bool) -> DataLoader:
-        return make_loader(dataset, self.hparams.batch_size, shuffle, self.hparams.num_workers, self.hparams.seed)
-
-    def train_dataloader(self) -> DataLoader:
-        return self._loader(self.train_set, shuffle=True)
-
-    def val_dataloader(self) -> DataLoader:
-        return self._loader(self.val_set, shuffle=False)
-
-    def test_dataloader(self) -> DataLoader:
-        return self._loader(self.val_set, shuffle=False)

@@ -52,3 +52,22 @@ def make_loader(dataset: Dataset, batch_size: int, shuffle: bool, num_workers: i
                       sampler=EpochShuffleSampler(len(dataset), seed) if shuffle else None,
                       generator=torch.Generator().manual_seed(seed),
                       persistent_workers=num_workers > 0, **kwargs)
+
+
+class SplitLoaders:
+    """Mixin for a LightningDataModule whose ``setup`` fills ``train_set`` and ``val_set`` (and, if it has
+    one, ``test_set``; otherwise testing uses ``val_set``) and whose hyperparameters hold ``batch_size``,
+    ``num_workers`` and ``seed``: the three loaders through :func:`make_loader`."""
+
+    def _loader(self, dataset: Dataset, shuffle: bool) -> DataLoader:
+        hp = self.hparams
+        return make_loader(dataset, hp.batch_size, shuffle, hp.get("num_workers", 0), hp.get("seed"))
+
+    def train_dataloader(self) -> DataLoader:
+        return self._loader(self.train_set, shuffle=True)
+
+    def val_dataloader(self) -> DataLoader:
+        return self._loader(self.val_set, shuffle=False)
+
+    def test_dataloader(self) -> DataLoader:
+        return self._loader(getattr(self, "test_set", self.val_set), shuffle=False)

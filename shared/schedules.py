@@ -1,4 +1,4 @@
-"""Learning-rate helpers used unchanged by dcd and seed."""
+"""Learning-rate helpers used unchanged by every paper (dcd, seed, weaknas, automix)."""
 
 from __future__ import annotations
 
@@ -19,17 +19,34 @@ def scaled_lr(module: L.LightningModule, lr: float, base_batch_size: int | None)
 
 
 def lr_factor(step: int, total_steps: int, warmup_steps: int, schedule: str = "cosine",
-              milestone_steps: tuple[int, ...] = (), gamma: float = 0.1) -> float:
+              milestone_steps: tuple[int, ...] = (), gamma: float = 0.1, floor: float = 0.0) -> float:
     """Multiplier of the base learning rate at optimiser step ``step``.
 
-    Linear warm-up over ``warmup_steps``; then ``cosine``: ``0.5 (1 + cos(pi t))`` with t the fraction of
-    the remaining steps done, or ``step``: ``gamma ** (number of milestones passed)``.
+    Linear warm-up over ``warmup_steps``; then ``cosine``: ``floor + (1 - floor) 0.5 (1 + cos(pi t))`` with t
+    the fraction of the remaining steps done (``floor`` = final lr / base lr), or ``step``:
+    ``gamma ** (number of milestones passed)``.
     """
     if step < warmup_steps:
         return (step + 1) / warmup_steps
     if schedule == "cosine":
         t = (step - warmup_steps) / max(total_steps - warmup_steps, 1)
-        return 0.5 * (1.0 + math.cos(math.pi * min(t, 1.0)))
+        return floor + (1.0 - floor) * 0.5 * (1.0 + math.cos(math.pi * min(t, 1.0)))
     if schedule == "step":
         return gamma ** sum(step >= m for m in milestone_steps)
     raise ValueError(f"schedule must be 'cosine' or 'step', got {schedule!r}")
+
+
+def per_step_scheduler(module: L.LightningModule, optimizer, warmup_epochs: float = 0.0, schedule: str = "cosine",
+                       milestone_epochs: tuple[float, ...] = (), gamma: float = 0.1, floor: float = 0.0) -> dict:
+    """Lightning's ``lr_scheduler`` entry for :func:`lr_factor`, stepped at every optimiser step; warm-up and
+    milestones are given in epochs and converted with the trainer's steps per epoch."""
+    import torch
+
+    trainer = module.trainer
+    total = max(int(trainer.estimated_stepping_batches), 1)
+    per_epoch = total / max(trainer.max_epochs or 1, 1)
+    warmup = int(round(warmup_epochs * per_epoch))
+    milestones = tuple(int(round(m * per_epoch)) for m in milestone_epochs)
+    scheduler = torch.optim.lr_scheduler.LambdaLR(
+        optimizer, lambda step: lr_factor(step, total, warmup, schedule, milestones, gamma, floor))
+    return {"scheduler": scheduler, "interval": "step"}

@@ -25,12 +25,12 @@ from __future__ import annotations
 from pathlib import Path
 
 import lightning as L
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import Dataset
 from torchvision import transforms
 
 from shared.errors import CorruptDataError, DatasetNotFoundError
 from shared.imagenet import IMAGENET_MEAN, IMAGENET_STD, load_rgb, spread_subset
-from shared.sampling import make_loader
+from shared.sampling import SplitLoaders
 
 Samples = list[tuple[str, int]]
 
@@ -140,7 +140,7 @@ class ImageList(Dataset):
         return self.transform(load_rgb(path)), label
 
 
-class ImageListDataModule(L.LightningDataModule):
+class ImageListDataModule(SplitLoaders, L.LightningDataModule):
     """Tiny-ImageNet (64 px: RandomResizedCrop 64 + flip / as is), CUB-200 and FGVC-Aircraft (224 px:
     RandomResizedCrop 224 + flip / Resize 256 + CenterCrop 224), ImageNet mean/std, as openmixup trains them."""
 
@@ -167,14 +167,3 @@ class ImageListDataModule(L.LightningDataModule):
         self.train_set = spread_subset(ImageList(train, train_tf), hp.train_subset)
         self.val_set = spread_subset(ImageList(val, val_tf), hp.val_subset)
 
-    def _loader(self, dataset, shuffle: bool) -> DataLoader:
-        return make_loader(dataset, self.hparams.batch_size, shuffle, self.hparams.num_workers, self.hparams.seed)
-
-    def train_dataloader(self) -> DataLoader:
-        return self._loader(self.train_set, True)
-
-    def val_dataloader(self) -> DataLoader:
-        return self._loader(self.val_set, False)
-
-    def test_dataloader(self) -> DataLoader:
-        return self.val_dataloader()

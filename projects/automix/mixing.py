@@ -1,8 +1,8 @@
 """Hand-crafted mixing policies (the baselines), each returning the mixed batch and the label weight λ.
 
 Every policy pairs sample i with sample ``index[i]`` (a random permutation) and the loss is the mixup
-cross-entropy ``λ·CE(ŷ, y) + (1 − λ)·CE(ŷ, y[index])`` (:func:`mixup_cross_entropy`), where λ is the
-share of sample i in the mixed input:
+cross-entropy ``λ·CE(ŷ, y) + (1 − λ)·CE(ŷ, y[index])`` (:func:`projects.automix.losses.mixup_cross_entropy`),
+where λ is the share of sample i in the mixed input:
 
 * mixup (Zhang et al. 2018): x̃ = λx + (1 − λ)x[index], λ ~ Beta(α, α);
 * CutMix (Yun et al. 2019): a box of area (1 − λ)·H·W at a uniform centre, clipped to the image, is
@@ -24,10 +24,6 @@ import torch.nn.functional as F
 
 def sample_lam(alpha: float, rng: np.random.Generator) -> float:
     return float(rng.beta(alpha, alpha)) if alpha > 0 else 1.0
-
-
-def mixup_cross_entropy(logits: torch.Tensor, y: torch.Tensor, index: torch.Tensor, lam: float) -> torch.Tensor:
-    return lam * F.cross_entropy(logits, y) + (1 - lam) * F.cross_entropy(logits, y[index])
 
 
 def mixup(x: torch.Tensor, index: torch.Tensor, lam: float) -> tuple[torch.Tensor, float]:

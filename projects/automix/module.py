@@ -33,9 +33,10 @@ import torch.nn.functional as F
 from torch import nn
 
 from projects.automix import mixing
+from projects.automix.losses import mask_lambda_loss, mixup_cross_entropy
 from projects.automix.nets import MixBlock, build_backbone
 from shared.errors import UserFacingError
-from shared.schedules import scaled_lr
+from shared.schedules import per_step_scheduler, scaled_lr
 
 Policy = Literal["none", "mixup", "cutmix", "manifold", "saliencymix", "automix"]
 POLICIES: tuple[str, ...] = get_args(Policy)
@@ -112,7 +113,7 @@ class MixupClassifier(L.LightningModule):
                 else:
                     mixed, lam = mixing.saliencymix(x, index, lam, rng)
                 logits = self(mixed)
-            loss = mixing.mixup_cross_entropy(logits, y, index, lam)
+            loss = mixup_cross_entropy(logits, y, index, lam)
             self.log("train/lam", lam)
         self.log("train/loss", loss, prog_bar=True)
         return loss
@@ -142,9 +143,9 @@ class MixupClassifier(L.LightningModule):
         mixed_mb = x * mask_mb[:, :1] + x[idx_mb] * mask_mb[:, 1:]
 
         loss_one = F.cross_entropy(self.head_one(self.backbone(x)), y)
-        loss_mix = mixing.mixup_cross_entropy(self.head(self.backbone(mixed_bb)), y, idx_bb, lam_bb)
-        loss_mb = mixing.mixup_cross_entropy(self.head_k(self.backbone_k(mixed_mb)), y, idx_mb, lam_mb)
-        loss_mask = MixBlock.mask_loss(mask_mb, lam_mb, hp.mask_margin)
+        loss_mix = mixup_cross_entropy(self.head(self.backbone(mixed_bb)), y, idx_bb, lam_bb)
+        loss_mb = mixup_cross_entropy(self.head_k(self.backbone_k(mixed_mb)), y, idx_mb, lam_mb)
+        loss_mask = mask_lambda_loss(mask_mb, lam_mb, hp.mask_margin)
         loss = loss_one + loss_mix + loss_mb + self.mask_loss_weight() * loss_mask
         self.log_dict({"train/loss_one": loss_one, "train/loss_mix": loss_mix,
                        "train/loss_mixblock": loss_mb, "train/loss_mask": loss_mask,
@@ -213,14 +214,7 @@ class MixupClassifier(L.LightningModule):
         lr = scaled_lr(self, hp.lr, hp.lr_base_batch_size)
         params = [p for p in self.parameters() if p.requires_grad]
         optimizer = torch.optim.SGD(params, lr=lr, momentum=hp.momentum_sgd, weight_decay=hp.weight_decay)
-        total = max(int(self.trainer.estimated_stepping_batches), 1)
-        floor = hp.min_lr_ratio
-
-        def factor(step: int) -> float:
-            return floor + (1 - floor) * 0.5 * (1 + math.cos(math.pi * min(step / total, 1.0)))
-
-        scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
-        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
+        return {"optimizer": optimizer, "lr_scheduler": per_step_scheduler(self, optimizer, floor=hp.min_lr_ratio)}
 
 
 class MedianOfLastEpochs(L.Callback):

@@ -126,7 +126,8 @@ class MixBlock(nn.Module):
     mask[:, 0] weights sample i, mask[:, 1] its partner: x̃ = mask₀ ⊙ x + mask₁ ⊙ x[index], so the two
     channels sum to one at every pixel. λ enters as a switch: with ``lam_concat`` a constant channel
     λ (on z_i) and 1−λ (on z_j) is appended before the projections, otherwise λ acts only through the
-    mask-λ loss :meth:`mask_loss`. Upsampling is nearest-neighbour to the image size, before the sigmoid.
+    mask-λ loss (:func:`projects.automix.losses.mask_lambda_loss`). Upsampling is nearest-neighbour to the
+    image size, before the sigmoid.
     """
 
     def __init__(self, in_channels: int, reduction: int = 2, lam_concat: bool = False):
@@ -153,8 +154,3 @@ class MixBlock(nn.Module):
         m = (attn @ v).transpose(1, 2).reshape(n, 1, h, w)
         m = torch.sigmoid(F.interpolate(m, size=size, mode="nearest")).to(z.dtype)
         return torch.cat([1 - m, m], dim=1)
-
-    @staticmethod
-    def mask_loss(mask: torch.Tensor, lam: float, margin: float = 0.1) -> torch.Tensor:
-        """ℓ_mask = max(|mean(mask₀) − λ| − margin, 0), the mean over the whole batch (official "L1" mode)."""
-        return torch.clamp((mask[:, 0].mean() - lam).abs() - margin, min=0.0)

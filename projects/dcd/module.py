@@ -7,7 +7,7 @@ import torch
 import torch.nn.functional as F
 
 from projects.dcd.nets import Arch, ConvType, DyConv2d, build_model
-from shared.schedules import lr_factor, scaled_lr
+from shared.schedules import per_step_scheduler, scaled_lr
 
 
 def temperature_at(epoch: float, start: float = 30.0, end: float = 1.0, anneal_epochs: float = 10.0) -> float:
@@ -95,10 +95,5 @@ class DCDClassifier(L.LightningModule):
         lr = scaled_lr(self, hp.lr, hp.lr_base_batch_size)
         optimizer = torch.optim.SGD(self.parameters(), lr=lr, momentum=hp.momentum, weight_decay=hp.weight_decay,
                                     nesterov=hp.nesterov)
-        total = max(int(self.trainer.estimated_stepping_batches), 1)
-        per_epoch = total / max(self.trainer.max_epochs or 1, 1)
-        warmup = int(round(hp.warmup_epochs * per_epoch))
-        milestones = tuple(int(round(m * per_epoch)) for m in hp.milestones)
-        scheduler = torch.optim.lr_scheduler.LambdaLR(
-            optimizer, lambda step: lr_factor(step, total, warmup, hp.schedule, milestones, hp.gamma))
-        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
+        scheduler = per_step_scheduler(self, optimizer, hp.warmup_epochs, hp.schedule, tuple(hp.milestones), hp.gamma)
+        return {"optimizer": optimizer, "lr_scheduler": scheduler}

@@ -15,7 +15,7 @@ from torch import nn
 from projects.seed.losses import info_nce_loss, seed_loss
 from projects.seed.nets import Encoder, build_encoder, projection_head, resolved_width
 from shared.errors import UserFacingError
-from shared.schedules import lr_factor, scaled_lr
+from shared.schedules import per_step_scheduler, scaled_lr
 
 
 class EmbeddingQueue(nn.Module):
@@ -90,10 +90,7 @@ class SelfSupervised(L.LightningModule):
         lr = scaled_lr(self, hp.lr, hp.lr_base_batch_size)
         params = [p for p in self.parameters() if p.requires_grad]
         optimizer = torch.optim.SGD(params, lr=lr, momentum=hp.momentum, weight_decay=hp.weight_decay)
-        total = max(int(self.trainer.estimated_stepping_batches), 1)
-        warmup = int(round(hp.warmup_epochs * total / max(self.trainer.max_epochs or 1, 1)))
-        scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: lr_factor(step, total, warmup))
-        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
+        return {"optimizer": optimizer, "lr_scheduler": per_step_scheduler(self, optimizer, hp.warmup_epochs)}
 
     def _gather(self, keys: torch.Tensor) -> torch.Tensor:
         """Keys of every process (the official code's ``concat_all_gather``), for the queue."""

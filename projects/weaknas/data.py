@@ -7,7 +7,7 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset, Subset, TensorDataset
 
-from shared.sampling import default_seed, make_loader
+from shared.sampling import SplitLoaders, default_seed, make_loader
 
 
 class PredictorDataModule(L.LightningDataModule):
@@ -63,7 +63,7 @@ class PredictorDataModule(L.LightningDataModule):
         return make_loader(self.val_set, 1024, False, 0, self.hparams.seed)
 
 
-class HoldoutDataModule(L.LightningDataModule):
+class HoldoutDataModule(SplitLoaders, L.LightningDataModule):
     """Train / validation / test images for one live query, NB201's protocol at any size.
 
     ``train_size`` images of the training split to train on, ``valid_size`` *other* training images to
@@ -105,18 +105,6 @@ class HoldoutDataModule(L.LightningDataModule):
         n_valid = min(hp.valid_size, len(order) // 2)
         n_train = len(order) - n_valid if hp.train_size is None else min(hp.train_size, len(order) - n_valid)
         self.train_set = Subset(train, np.sort(order[:n_train]).tolist())
-        self.valid_set = Subset(plain, np.sort(order[n_train:n_train + n_valid]).tolist())
+        self.val_set = Subset(plain, np.sort(order[n_train:n_train + n_valid]).tolist())
         n_test = len(test) if hp.test_size is None else min(hp.test_size, len(test))
         self.test_set = Subset(test, np.sort(rng.permutation(len(test))[:n_test]).tolist())
-
-    def _loader(self, dataset: Dataset, shuffle: bool) -> DataLoader:
-        return make_loader(dataset, self.hparams.batch_size, shuffle, self.hparams.num_workers, self.hparams.seed)
-
-    def train_dataloader(self) -> DataLoader:
-        return self._loader(self.train_set, True)
-
-    def val_dataloader(self) -> DataLoader:
-        return self._loader(self.valid_set, False)
-
-    def test_dataloader(self) -> DataLoader:
-        return self._loader(self.test_set, False)

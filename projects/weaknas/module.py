@@ -7,7 +7,7 @@ import torch
 import torch.nn.functional as F
 
 from projects.weaknas.nets import GCN, CellNetwork
-from shared.schedules import lr_factor, scaled_lr
+from shared.schedules import per_step_scheduler, scaled_lr
 
 
 class CellClassifier(L.LightningModule):
@@ -52,10 +52,7 @@ class CellClassifier(L.LightningModule):
         lr = scaled_lr(self, hp.lr, hp.lr_base_batch_size)
         optimizer = torch.optim.SGD(self.parameters(), lr=lr, momentum=hp.momentum, weight_decay=hp.weight_decay,
                                     nesterov=hp.nesterov)
-        total = max(int(self.trainer.estimated_stepping_batches), 1)
-        warmup = int(round(hp.warmup_epochs * total / max(self.trainer.max_epochs or 1, 1)))
-        scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: lr_factor(step, total, warmup))
-        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
+        return {"optimizer": optimizer, "lr_scheduler": per_step_scheduler(self, optimizer, hp.warmup_epochs)}
 
 
 def kendall_tau(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:

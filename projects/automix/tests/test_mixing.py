@@ -6,6 +6,7 @@ import pytest
 import torch
 
 from projects.automix import mixing
+from projects.automix.losses import mask_lambda_loss, mixup_cross_entropy
 from projects.automix.module import MixupClassifier, ema_update, momentum_at
 from projects.automix.nets import MixBlock
 
@@ -35,9 +36,9 @@ def test_mix_block_matches_its_equation_by_hand():
 
 def test_mask_loss_is_zero_within_the_margin_and_linear_outside():
     mask = torch.cat([torch.full((2, 1, 4, 4), 0.55), torch.full((2, 1, 4, 4), 0.45)], 1)
-    assert MixBlock.mask_loss(mask, 0.55, 0.1) == 0
-    assert MixBlock.mask_loss(mask, 0.62, 0.1) == 0          # |0.55 - 0.62| = 0.07 < 0.1
-    assert float(MixBlock.mask_loss(mask, 0.80, 0.1)) == pytest.approx(0.15)  # 0.25 - 0.1
+    assert mask_lambda_loss(mask, 0.55, 0.1) == 0
+    assert mask_lambda_loss(mask, 0.62, 0.1) == 0          # |0.55 - 0.62| = 0.07 < 0.1
+    assert float(mask_lambda_loss(mask, 0.80, 0.1)) == pytest.approx(0.15)  # 0.25 - 0.1
 
 
 def test_ema_update_equals_its_formula():
@@ -72,14 +73,14 @@ def test_gradients_reach_the_mix_block_only_through_the_ema_branch():
     index = torch.randperm(8)
     mask = model.automix_masks(x, 0.4, index).detach()
     mixed = x * mask[:, :1] + x[index] * mask[:, 1:]
-    mixing.mixup_cross_entropy(model(mixed), y, index, 0.4).backward()
+    mixup_cross_entropy(model(mixed), y, index, 0.4).backward()
     assert all(p.grad is None for p in model.mix_block.parameters())
     assert all(p.grad is not None for p in model.backbone.parameters())
     model.zero_grad(set_to_none=True)
     # the Mix Block branch: through the frozen EMA network -> gradient to the block only
     mask = model.automix_masks(x, 0.4, index)
     mixed = x * mask[:, :1] + x[index] * mask[:, 1:]
-    mixing.mixup_cross_entropy(model.head_k(model.backbone_k(mixed)), y, index, 0.4).backward()
+    mixup_cross_entropy(model.head_k(model.backbone_k(mixed)), y, index, 0.4).backward()
     assert all(p.grad is not None and p.grad.abs().sum() > 0 for p in model.mix_block.parameters())
     assert all(p.grad is None for p in (*model.backbone_k.parameters(), *model.head_k.parameters()))
     assert all(p.grad is None for p in model.backbone.parameters())
