@@ -22,6 +22,7 @@ from __future__ import annotations
 import importlib.util
 import os
 import pickle
+from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
@@ -47,16 +48,18 @@ class UnknownArchError(UserFacingError, KeyError):
         return self.args[0]
 
 
-class Benchmark:
+class Benchmark(ABC):
     """Common interface; subclasses hold or compute the accuracies."""
 
     name: str
 
+    @abstractmethod
     def arch_strings(self) -> list[str]:
-        raise NotImplementedError
+        """Every cell of the space, as NB201 arch strings, in the benchmark's order."""
 
+    @abstractmethod
     def accuracy(self, arch_string: str, split: str = "test") -> float:
-        raise NotImplementedError
+        """Accuracy (%) of one cell; ``split`` is "valid" (for selection) or "test" (to report)."""
 
     def accuracies(self, indices: Sequence[int], split: str = "test") -> np.ndarray:
         """Accuracies of cells given by their position in :meth:`arch_strings` (a search's query)."""

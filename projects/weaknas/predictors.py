@@ -16,19 +16,22 @@ from __future__ import annotations
 
 import logging
 import warnings
+from abc import ABC, abstractmethod
 from collections.abc import Sequence
 
 import numpy as np
 
 
-class Predictor:
+class Predictor(ABC):
     name = "base"
 
+    @abstractmethod
     def fit(self, X: np.ndarray, y: np.ndarray) -> Predictor:
-        raise NotImplementedError
+        """Fit on encodings X (n, 30) and accuracies y (n,); returns self."""
 
+    @abstractmethod
     def predict(self, X: np.ndarray) -> np.ndarray:
-        raise NotImplementedError
+        """Predicted accuracies (n,) in the units of the y it was fitted on."""
 
     mean, scale = 0.0, 1.0
 
