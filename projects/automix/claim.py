@@ -13,6 +13,7 @@ that feeds and trains the Mix Block would still be almost its random initialisat
 from __future__ import annotations
 
 import argparse
+import os
 import time
 import warnings
 from pathlib import Path
@@ -40,7 +41,8 @@ def train(policy: str, seed: int, args) -> tuple[dict, MixupClassifier, FashionM
                                   val_subset=args.val_subset, seed=seed)
     model = MixupClassifier(backbone="cifar_resnet18", width=args.width, num_classes=10, in_channels=1,
                             policy=policy, alpha=ALPHA[policy], lr=args.lr, lr_base_batch_size=100, min_lr_ratio=0.0,
-                            weight_decay=1e-4, momentum=args.ema_momentum, momentum_end=args.ema_momentum_end)
+                            weight_decay=1e-4, momentum=args.ema_momentum, momentum_end=args.ema_momentum_end,
+                            lam_concat=args.lam_concat)
     median = MedianOfLastEpochs(args.median_of)
     trainer = L.Trainer(max_epochs=args.epochs, accelerator="cpu", devices=1, logger=False,
                         enable_checkpointing=False, enable_progress_bar=False, enable_model_summary=False,
@@ -139,7 +141,10 @@ def main(argv: list[str] | None = None) -> ClaimRecord:
     p.add_argument("--ema-momentum", type=float, default=0.99,
                    help="AutoMix's EMA momentum at the start (recipe: 0.999 for ~400k steps; the claim runs ~375)")
     p.add_argument("--ema-momentum-end", type=float, default=0.999, help="recipe: 0.999999")
-    p.add_argument("--out", type=Path)
+    p.add_argument("--lam-concat", action="store_true",
+                   help="give the Mix Block λ as an input channel (ImageNet recipe)")
+    p.add_argument("--out", type=Path, help="results folder (default: results/)")
+    p.add_argument("--picture", type=Path, default=PICTURE, help="where to save the picture (default: the README's)")
     args = p.parse_args(argv)
     if "automix" not in args.policies or len(args.policies) < 2 or set(args.policies) - set(ALPHA):
         p.error(f"--policies must include automix and at least one of {', '.join(k for k in ALPHA if k != 'automix')}")
@@ -163,7 +168,7 @@ def main(argv: list[str] | None = None) -> ClaimRecord:
         if policy == "automix":
             summary[policy]["ema_mean"] = float(np.mean([r["ema_top1_median"] for r in rs]))
     if automix_model is not None:
-        picture(automix_model, automix_data, PICTURE)
+        picture(automix_model, automix_data, args.picture)
     baselines = {k: v["mean"] for k, v in summary.items() if k != "automix"}
     best_name = max(baselines, key=baselines.get)
     ours = summary["automix"]["mean"]
@@ -188,11 +193,11 @@ def main(argv: list[str] | None = None) -> ClaimRecord:
         runs=args.seeds, note=note, table_md=table_markdown(summary, args),
         details={"summary": summary, "runs": runs, "best_automix_head": round(ours_best, 2),
                  "mask_spatial_std_mean": spatial,
-                 "picture": str(PICTURE.relative_to(HERE)),
-                 "args": {k: v for k, v in vars(args).items() if k != "out"}})
+                 "picture": os.path.relpath(args.picture, HERE),
+                 "args": {k: v for k, v in vars(args).items() if k not in ("out", "picture")}})
     path = record.save(args.out) if args.out else record.save()
     print(record.table_md)
-    print(f"wrote {path} and {PICTURE}")
+    print(f"wrote {path} and {args.picture}")
     return record
 
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import os
 import time
 from pathlib import Path
 
@@ -146,6 +147,7 @@ def main(argv: list[str] | None = None) -> ClaimRecord:
     p.add_argument("--extra-runs", type=int, default=5, help="runs of WeakNAS with the RF and GCN predictors")
     p.add_argument("--extra-budget", type=int, default=200)
     p.add_argument("--out", type=Path, help="results folder (default: results/)")
+    p.add_argument("--plot", type=Path, default=PLOT, help="where to save the plot (default: the README's)")
     args = p.parse_args(argv)
     start = time.perf_counter()
     bench = load_benchmark(ANALOG_NAME)
@@ -184,7 +186,7 @@ def main(argv: list[str] | None = None) -> ClaimRecord:
         unlimited[name] = {"mean": float(np.mean(found)), "median": float(np.median(found)), "runs": found}
     official = {name: [official_metric(traces, test, n) for n in CHECKPOINTS if n <= budget]
                 for name, (traces, budget) in groups.items() if name.startswith("WeakNAS")}
-    plot(groups, float(test.max()), PLOT)
+    plot(groups, float(test.max()), args.plot)
 
     ours, rs, rea = (rows[k]["median_queries_to_optimum"] for k in (mlp_name, "random search",
                                                                      "regularised evolution"))
@@ -213,11 +215,11 @@ def main(argv: list[str] | None = None) -> ClaimRecord:
                  "optimum_accuracy": float(test.max()), "top_0.1%": [bench.arch_strings()[i] for i in top],
                  "mlp_hidden": list(hidden), "methods": rows, "official_plot_metric": official,
                  "unlimited_budget": unlimited, "mann_whitney_p_weaknas_fewer": tests,
-                 "seconds_by_method": timings, "plot": str(PLOT.relative_to(HERE))})
+                 "seconds_by_method": timings, "plot": os.path.relpath(args.plot, HERE)})
     path = record.save(args.out) if args.out else record.save()
     print(json.dumps({k: v for k, v in record.__dict__.items() if k not in ("details", "table_md")}, indent=1))
     print(record.table_md)
-    print(f"wrote {path} and {PLOT}")
+    print(f"wrote {path} and {args.plot}")
     return record
 
 
