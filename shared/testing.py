@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import math
+import subprocess
+import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
@@ -60,3 +62,17 @@ def check_resume(main: CliMain, configs: Sequence[str | Path], tmp_path: Path, *
         if a.is_floating_point():
             torch.testing.assert_close(a, b, rtol=rtol, atol=1e-6, msg=lambda m, n=name: f"{n}: {m}")
     return got
+
+
+def fit_in_subprocess(paper: str, configs: Sequence[str | Path], root: Path, *overrides: str,
+                      timeout: int = 600) -> tuple[subprocess.CompletedProcess, dict]:
+    """Run ``python -m projects.<paper> fit -c <configs...> <overrides...>`` in a fresh process (how a DDP
+    run must start), assert it exits 0, and return the finished process and its ``last.ckpt`` (loaded)."""
+    repo = Path(__file__).resolve().parents[1]
+    proc = subprocess.run(
+        [sys.executable, "-m", f"projects.{paper}", "fit", *(f"--config={c}" for c in configs), *overrides,
+         f"--trainer.default_root_dir={root}", "--trainer.enable_progress_bar=false"],
+        capture_output=True, text=True, timeout=timeout, cwd=repo)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    ckpt = torch.load(next(Path(root).glob(f"logs/{paper}/version_*/checkpoints/last.ckpt")), weights_only=False)
+    return proc, ckpt

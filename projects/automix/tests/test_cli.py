@@ -1,16 +1,13 @@
 """Every committed config through the real CLI, the median-of-last-epochs evaluation, resume, and DDP on two
 CPU processes."""
 
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
-import torch
 import yaml
 
 from projects.automix.__main__ import main
-from shared.testing import check_resume, run_cli
+from shared.testing import check_resume, fit_in_subprocess, run_cli
 
 CONFIGS = Path(__file__).resolve().parents[1] / "configs"
 REPO = Path(__file__).resolve().parents[3]
@@ -78,13 +75,8 @@ def test_unknown_policy_is_one_paragraph(tmp_path: Path, capsys: pytest.CaptureF
 
 @pytest.mark.slow
 def test_ddp_on_two_cpu_processes(tmp_path: Path):
-    proc = subprocess.run(
-        [sys.executable, "-m", "projects.automix", "fit", f"--config={CONFIGS / 'demo.yaml'}",
-         f"--config={CONFIGS / 'trainer' / 'ddp_sim.yaml'}", *TINY, "--trainer.max_epochs=1",
-         f"--trainer.default_root_dir={tmp_path}", "--trainer.enable_progress_bar=false"],
-        capture_output=True, text=True, timeout=600, cwd=REPO)
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    ckpt = torch.load(next(tmp_path.glob("logs/automix/version_*/checkpoints/last.ckpt")), weights_only=False)
+    _, ckpt = fit_in_subprocess("automix", [CONFIGS / "demo.yaml", CONFIGS / "trainer" / "ddp_sim.yaml"], tmp_path,
+                                *TINY, "--trainer.max_epochs=1")
     assert ckpt["global_step"] == 2  # 64 images / (2 processes × 16)
     state = ckpt["state_dict"]
     assert any(k.startswith("backbone_k.") for k in state) and any(k.startswith("mix_block.") for k in state)

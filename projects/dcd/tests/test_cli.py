@@ -10,7 +10,7 @@ import yaml
 
 from projects.dcd.__main__ import main
 from projects.dcd.nets import DyConv2d
-from shared.testing import check_resume, run_cli
+from shared.testing import check_resume, fit_in_subprocess, run_cli
 
 CONFIGS = Path(__file__).resolve().parents[1] / "configs"
 REPO = Path(__file__).resolve().parents[3]
@@ -98,14 +98,9 @@ def test_missing_imagenet_is_one_paragraph(tmp_path: Path):
 
 @pytest.mark.slow
 def test_ddp_on_two_cpu_processes_trains_the_demo_to_the_end(tmp_path: Path):
-    proc = subprocess.run(
-        [sys.executable, "-m", "projects.dcd", "fit", f"--config={CONFIGS / 'demo.yaml'}",
-         f"--config={CONFIGS / 'trainer' / 'ddp_sim.yaml'}", *TINY, "--trainer.max_epochs=2",
-         f"--trainer.default_root_dir={tmp_path}", "--trainer.enable_progress_bar=false"],
-        capture_output=True, text=True, timeout=600, cwd=REPO)
-    assert proc.returncode == 0, proc.stderr[-3000:]
+    proc, ckpt = fit_in_subprocess("dcd", [CONFIGS / "demo.yaml", CONFIGS / "trainer" / "ddp_sim.yaml"], tmp_path,
+                                   *TINY, "--trainer.max_epochs=2")
     assert "`Trainer.fit` stopped: `max_epochs=2` reached." in proc.stderr + proc.stdout
-    ckpt = torch.load(next(tmp_path.glob("logs/dcd/version_*/checkpoints/last.ckpt")), weights_only=False)
     # 64 images split over 2 processes, 16 per batch: 2 steps an epoch, 2 epochs.
     assert ckpt["loops"]["fit_loop"]["epoch_progress"]["current"]["completed"] == 2
     assert ckpt["global_step"] == 2 * (64 // 2 // 16)

@@ -1,8 +1,6 @@
 """Every committed config through the real CLI: the three CPU stages chained (teacher -> SEED -> probe),
 the ImageNet recipes at full size, resume, and DDP on two CPU processes."""
 
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -10,7 +8,7 @@ import torch
 import yaml
 
 from projects.seed.__main__ import main
-from shared.testing import check_resume, run_cli
+from shared.testing import check_resume, fit_in_subprocess, run_cli
 
 CONFIGS = Path(__file__).resolve().parents[1] / "configs"
 REPO = Path(__file__).resolve().parents[3]
@@ -110,13 +108,8 @@ def test_moco_resumes_exactly(tmp_path: Path):
 
 @pytest.mark.slow
 def test_ddp_on_two_cpu_processes_gathers_the_queue(tmp_path: Path):
-    proc = subprocess.run(
-        [sys.executable, "-m", "projects.seed", "fit", f"--config={CONFIGS / 'demo.yaml'}",
-         f"--config={CONFIGS / 'trainer' / 'ddp_sim.yaml'}", *SSL_TINY, "--model.init_args.arch=conv4",
-         "--model.init_args.width=4", "--model.init_args.queue_size=40", "--trainer.max_epochs=1",
-         f"--trainer.default_root_dir={tmp_path}", "--trainer.enable_progress_bar=false"],
-        capture_output=True, text=True, timeout=600, cwd=REPO)
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    ckpt = torch.load(next(tmp_path.glob("logs/seed/version_*/checkpoints/last.ckpt")), weights_only=False)
+    _, ckpt = fit_in_subprocess("seed", [CONFIGS / "demo.yaml", CONFIGS / "trainer" / "ddp_sim.yaml"], tmp_path,
+                                *SSL_TINY, "--model.init_args.arch=conv4", "--model.init_args.width=4",
+                                "--model.init_args.queue_size=40", "--trainer.max_epochs=1")
     # 64 images over 2 processes, 16 a batch: 2 steps, each pushing the 2 x 16 keys of both processes
     assert ckpt["global_step"] == 2 and int(ckpt["state_dict"]["queue.pointer"]) == 2 * 2 * 16 % 40

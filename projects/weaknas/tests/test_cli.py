@@ -2,18 +2,15 @@
 processes, and the live search space's disk cache."""
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
-import torch
 import yaml
 
 from projects.weaknas.__main__ import main
 from projects.weaknas.live import LiveBenchmark
 from shared.errors import CorruptDataError
-from shared.testing import check_resume, run_cli
+from shared.testing import check_resume, fit_in_subprocess, run_cli
 
 CONFIGS = Path(__file__).resolve().parents[1] / "configs"
 REPO = Path(__file__).resolve().parents[3]
@@ -66,13 +63,8 @@ def test_gpu_trainer_files_resolve(trainer_file: str, devices: int, capsys: pyte
 
 @pytest.mark.slow
 def test_ddp_on_two_cpu_processes(tmp_path: Path):
-    proc = subprocess.run(
-        [sys.executable, "-m", "projects.weaknas", "fit", f"--config={CONFIGS / 'demo.yaml'}",
-         f"--config={CONFIGS / 'trainer' / 'ddp_sim.yaml'}", *TINY, "--trainer.max_epochs=1",
-         f"--trainer.default_root_dir={tmp_path}", "--trainer.enable_progress_bar=false"],
-        capture_output=True, text=True, timeout=600, cwd=REPO)
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    ckpt = torch.load(next(tmp_path.glob("logs/weaknas/version_*/checkpoints/last.ckpt")), weights_only=False)
+    _, ckpt = fit_in_subprocess("weaknas", [CONFIGS / "demo.yaml", CONFIGS / "trainer" / "ddp_sim.yaml"], tmp_path,
+                                *TINY, "--trainer.max_epochs=1")
     assert ckpt["global_step"] == 2  # 128 images / (2 processes × 32)
 
 
