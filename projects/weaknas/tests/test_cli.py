@@ -147,3 +147,14 @@ def test_live_cache_key_ignores_device_and_data_folder(tmp_path: Path):
                                                           "data.data_dir": "/elsewhere"})
     c = LiveBenchmark(config, cache_dir=cache, overrides={"data.train_size": 100})
     assert a.cache_file == b.cache_file != c.cache_file and a.name == "live-fashion-mnist"
+
+
+def test_weaknas_on_the_live_space(tmp_path: Path, capsys: pytest.CaptureFixture):
+    config, cache = _tiny_live_config(tmp_path), tmp_path / "cache"
+    out = tmp_path / "runs.json"
+    assert main(args=["search", "--benchmark", "live-fmnist", "--live-config", str(config), "--cache-dir",
+                      str(cache), "--method", "weaknas", "--predictor", "mlp", "--hidden", "8", "--init", "2",
+                      "--per-iter", "2", "--top-k", "5", "--budget", "4", "--json", str(out)]) == 0
+    run = json.loads(out.read_text())["runs"][0]
+    assert len(run["queried"]) == len(set(run["queried"])) == 4 and all(0 <= v <= 100 for v in run["valid"])
+    assert len(next(cache.glob("*.jsonl")).read_text().splitlines()) == 4  # every query trained once, cached
