@@ -71,10 +71,11 @@ class _StepTimer(L.Callback):
 def fit_step_seconds(module: L.LightningModule, batch, steps: int = 10, warmup: int = 2,
                      accelerator: str = "cpu") -> float:
     """Median seconds between consecutive training steps of ``module`` under ``Trainer.fit`` on the same
-    ``batch`` repeated (no logger, checkpoints or validation)."""
+    ``batch`` repeated (no logger, checkpoints or validation): one epoch over ``warmup + steps`` batches, so
+    that a module stepping several optimisers a batch (manual optimisation) is timed per batch too."""
     loader = torch.utils.data.DataLoader([batch] * (warmup + steps), batch_size=None)
     timer = _StepTimer()
-    trainer = L.Trainer(max_steps=warmup + steps, accelerator=accelerator, devices=1, logger=False,
+    trainer = L.Trainer(max_epochs=1, accelerator=accelerator, devices=1, logger=False,
                         enable_checkpointing=False, enable_progress_bar=False, enable_model_summary=False,
                         callbacks=[timer], num_sanity_val_steps=0, limit_val_batches=0)
     trainer.fit(module, loader)
