@@ -163,6 +163,40 @@ def read_h36m_expmap(path: str | Path) -> np.ndarray:
     return np.asarray(rows)
 
 
+MARTINEZ_SEED = 1234567890
+
+
+def martinez_test_starts(length_1: int, length_2: int, seed: int = MARTINEZ_SEED) -> list[tuple[int, int]]:
+    """Martinez et al.'s eight test sequences of one action (``find_indices_srnn``): (sub-action, i) four times
+    for sub-actions 1 and 2 in turn, i drawn by a fresh ``RandomState(seed).randint(16, T_k − 150)`` per
+    action on the 25 fps sequences; the sequence's last observed frame is i + 49."""
+    rng = np.random.RandomState(seed)
+    starts = []
+    for _ in range(4):
+        starts.append((1, int(rng.randint(16, length_1 - 150))))
+        starts.append((2, int(rng.randint(16, length_2 - 150))))
+    return starts
+
+
+def martinez_test_windows(clips: Sequence[Clip], n_obs: int, n_pred: int) -> list[Clip]:
+    """For each action of ``clips`` (one subject, sub-actions 1 and 2), the eight windows of Martinez et al.'s
+    protocol: ``n_obs`` frames up to frame i + 49, then ``n_pred`` (at most 100) frames."""
+    if n_obs > 50 + 16 or n_pred > 100:
+        raise ValueError("Martinez et al.'s windows hold at most 66 observed and 100 predicted frames")
+    by_name = {c.name.split("/")[-1]: c for c in clips}
+    windows = []
+    for action in dict.fromkeys(c.label for c in clips):
+        pair = by_name.get(f"{action}_1"), by_name.get(f"{action}_2")
+        if None in pair or min(len(c.positions) for c in pair) < 167:
+            raise CorruptDataError(f"Martinez et al.'s test protocol needs {action}_1 and {action}_2 of 167 frames or "
+                                   "more at 25 fps for the test subject; use test_protocol='all' for other data.")
+        for k, (sub, i) in enumerate(martinez_test_starts(len(pair[0].positions), len(pair[1].positions))):
+            last = i + 50  # one past the last observed frame
+            windows.append(Clip(f"{pair[sub - 1].name}#{k}", action,
+                                pair[sub - 1].positions[last - n_obs:last + n_pred]))
+    return windows
+
+
 def h36m_clips(root: str | Path, subjects: Sequence[int], actions: Sequence[str] = H36M_ACTIONS,
                step: int = 2) -> list[Clip]:
     """Every ``<action>_{1,2}.txt`` of ``subjects`` under ``root`` (the ``h3.6m/dataset`` folder), every
@@ -392,12 +426,18 @@ class MocapDataModule(MotionDataModule):
 
 class H36MDataModule(MotionDataModule):
     """Human3.6M (Martinez et al.'s exponential-map release) at 25 fps; training subjects train, test subjects
-    test (``test_fraction`` is unused: the split is by subject, as Martinez et al.: test S5)."""
+    test (``test_fraction`` is unused: the split is by subject, as Martinez et al.: test S5).
+
+    ``test_protocol``: "martinez", the eight seeded windows per action of Martinez et al. (one test subject),
+    or "all", every ``test_stride`` frames of the test subjects' clips."""
 
     def __init__(self, data_dir: str = "data/h3.6m/dataset", train_subjects: Sequence[int] = (1, 6, 7, 8, 9, 11),
-                 test_subjects: Sequence[int] = (5,), actions: Sequence[str] = H36M_ACTIONS, **kwargs):
+                 test_subjects: Sequence[int] = (5,), actions: Sequence[str] = H36M_ACTIONS,
+                 test_protocol: str = "martinez", **kwargs):
         super().__init__(**kwargs)
         self.save_hyperparameters()
+        if test_protocol not in ("martinez", "all"):
+            raise ValueError(f"test_protocol is 'martinez' or 'all', got {test_protocol!r}")
 
     def setup(self, stage: str | None = None) -> None:
         if hasattr(self, "train_set"):
@@ -405,6 +445,10 @@ class H36MDataModule(MotionDataModule):
         hp = self.hparams
         train = h36m_clips(hp.data_dir, hp.train_subjects, hp.actions)
         test = h36m_clips(hp.data_dir, hp.test_subjects, hp.actions)
+        if hp.test_protocol == "martinez":
+            if len(hp.test_subjects) != 1:
+                raise ValueError("Martinez et al.'s test protocol draws from one test subject (S5)")
+            test = martinez_test_windows(test, hp.n_obs, hp.n_pred)
         self._by_split(train, test)
 
 

@@ -54,7 +54,8 @@ def test_hpgan_resumes_exactly(tmp_path: Path):
                                                   ("hpgan_1xb16_ntu.yaml", FIXTURES / "nturgbd_skeletons")])
 def test_paper_recipes_on_fixture_files(recipe: str, data_dir: Path, tmp_path: Path):
     if "h36m" in recipe:
-        extra = ["--data.init_args.actions=[walking]", "--data.init_args.train_subjects=[1]"]
+        extra = ["--data.init_args.actions=[walking]", "--data.init_args.train_subjects=[1]",
+                 "--data.init_args.test_protocol=all"]
     else:
         extra = ["--data.init_args.min_frames=10", "--data.init_args.actions=[1,8]",
                  "--data.init_args.train_performers=[1,2]"]
@@ -80,7 +81,8 @@ def test_window_mismatch_is_one_paragraph(tmp_path: Path, capsys: pytest.Capture
     with pytest.raises(SystemExit) as exc:
         run_cli(main, [CONFIGS / "hpgan_1xb16_h36m.yaml"], tmp_path,
                 f"--data.init_args.data_dir={FIXTURES / 'h3.6m' / 'dataset'}", "--data.init_args.actions=[walking]",
-                "--data.init_args.train_subjects=[1]", "--data.init_args.n_obs=2", "--data.init_args.n_pred=3",
+                "--data.init_args.train_subjects=[1]", "--data.init_args.test_protocol=all",
+                "--data.init_args.n_obs=2", "--data.init_args.n_pred=3",
                 *ON_CPU, *TINY_MODEL,
                 "--trainer.fast_dev_run=1")
     err = [line for line in capsys.readouterr().err.splitlines() if line.startswith("error:")]

@@ -54,13 +54,30 @@ def test_h36m_forward_kinematics_matches_the_row_vector_recursion():
 
 
 def test_h36m_module_reads_the_release_layout():
-    dm = data.H36MDataModule(data_dir=str(H36M), actions=("walking",), train_subjects=(1,), test_subjects=(5,), **SMALL)
+    dm = data.H36MDataModule(data_dir=str(H36M), actions=("walking",), train_subjects=(1,), test_subjects=(5,),
+                             test_protocol="all", **SMALL)
     dm.setup("fit")
     # 24 frames a file, every 2nd → 12; windows of 5 → 8 per file, 2 files a subject
     assert len(dm.train_set) == 16 and len(dm.val_set) == 16 and dm.classes == ["walking"]
     item = dm.val_set[0]
     assert item["poses"].shape == (5, 15, 3) and item["label"] == 0
     assert torch.equal(item["poses"][:, 0], torch.zeros(5, 3))  # pelvis-centred
+
+
+def test_martinez_test_windows():
+    starts = data.martinez_test_starts(400, 300)
+    assert [sub for sub, _ in starts] == [1, 2] * 4
+    assert all(16 <= i < (400 if sub == 1 else 300) - 150 for sub, i in starts)
+    assert starts == data.martinez_test_starts(400, 300)  # a fresh generator with the fixed seed each time
+    positions = np.arange(400, dtype=float)[:, None, None] * np.ones((1, 15, 3))
+    clips = [data.Clip("S5/walking_1", "walking", positions), data.Clip("S5/walking_2", "walking", positions[:300])]
+    windows = data.martinez_test_windows(clips, n_obs=10, n_pred=20)
+    assert len(windows) == 8
+    for window, (sub, i) in zip(windows, starts, strict=True):
+        assert window.name.startswith(f"S5/walking_{sub}")
+        assert window.positions[9, 0, 0] == i + 49 and len(window.positions) == 30  # last observed frame: i + 49
+    with pytest.raises(CorruptDataError, match="167 frames"):
+        data.martinez_test_windows([clips[0], data.Clip("S5/walking_2", "walking", positions[:100])], 10, 20)
 
 
 def test_h36m_malformed_and_missing_files(tmp_path: Path):
