@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import io
 import math
 import subprocess
 import sys
@@ -10,6 +12,7 @@ from pathlib import Path
 
 import lightning as L
 import torch
+import yaml
 
 CliMain = Callable[..., object]  # a paper's ``__main__.main(args=..., run=...)``
 
@@ -23,6 +26,19 @@ def run_cli(main: CliMain, configs: Sequence[str | Path], root: str | Path, *ove
     args = [subcommand, *(f"--config={c}" for c in configs), f"--trainer.default_root_dir={root}",
             "--trainer.enable_progress_bar=false", "--trainer.enable_model_summary=false", *overrides]
     return main(args=args)
+
+
+def resolved_config(main: CliMain, configs: Sequence[str | Path], *overrides: str) -> dict:
+    """The configuration ``fit --print_config`` resolves for ``configs`` and ``overrides``: parsed and validated
+    by the real CLI, which stops before building anything (so GPU trainer files resolve on a CPU)."""
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        try:
+            main(args=["fit", *(f"--config={c}" for c in configs), *overrides, "--print_config"])
+        except SystemExit as exit_:
+            if exit_.code not in (0, None):
+                raise
+    return yaml.safe_load(out.getvalue())
 
 
 def final_metrics(cli) -> dict[str, float]:

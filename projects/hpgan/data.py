@@ -17,6 +17,7 @@ the training segment; clips shorter than two windows are training only. Windows 
 
 from __future__ import annotations
 
+import abc
 import functools
 import math
 import os
@@ -353,12 +354,13 @@ class MotionWindows(Dataset):
         return {"poses": poses, "label": self.labels[clip]}
 
 
-class MotionDataModule(SplitLoaders, L.LightningDataModule):
-    """Windows of ``n_obs + n_pred`` frames from the training and test segments of each clip (module docstring).
+class MotionDataModule(SplitLoaders, L.LightningDataModule, abc.ABC):
+    """Windows of ``n_obs + n_pred`` frames from training and test clips (module docstring).
 
-    Subclasses implement :meth:`load_clips`. After ``setup``: ``train_set``, ``val_set`` (the test segments),
-    ``classes`` (the action labels with test windows; a window's label indexes this list or is -1), and the
-    per-joint, per-coordinate ``mean`` and ``std`` (15, 3) of the training frames for normalisation."""
+    Subclasses say which frames train and which test (:meth:`split_clips`). After ``setup``: ``train_set``,
+    ``val_set`` (the test windows), ``classes`` (the action labels with test windows; a window's label indexes
+    this list or is -1), and the per-joint, per-coordinate ``mean`` and ``std`` (15, 3) of the training frames
+    for normalisation."""
 
     def __init__(self, n_obs: int = 10, n_pred: int = 20, test_fraction: float = 0.2, train_stride: int = 1,
                  test_stride: int = 5, augment: bool = True, batch_size: int = 16, num_workers: int = 0,
@@ -366,8 +368,9 @@ class MotionDataModule(SplitLoaders, L.LightningDataModule):
         super().__init__()
         self.save_hyperparameters()
 
-    def load_clips(self) -> list[Clip]:
-        raise NotImplementedError
+    @abc.abstractmethod
+    def split_clips(self) -> tuple[list[Clip], list[Clip]]:
+        """The training clips (or segments) and the test clips (or segments)."""
 
     @property
     def window(self) -> int:
@@ -377,37 +380,19 @@ class MotionDataModule(SplitLoaders, L.LightningDataModule):
         if hasattr(self, "train_set"):
             return
         hp = self.hparams
-        clips = self.load_clips()
-        cuts = [split_segments(len(c.positions), self.window, hp.test_fraction) for c in clips]
-        self.classes = sorted({c.label for c, (_, test) in zip(clips, cuts, strict=True) if c.label and test})
+        train, test = self.split_clips()
+        self.classes = sorted({c.label for c in test if c.label})
         label = {name: i for i, name in enumerate(self.classes)}
-        train = [(c.positions[tr], label.get(c.label, -1)) for c, (tr, _) in zip(clips, cuts, strict=True)]
-        test = [(c.positions[te], label.get(c.label, -1)) for c, (_, te) in zip(clips, cuts, strict=True) if te]
-        self.clip_names = [c.name for c in clips]
-        self.train_set = MotionWindows(train, self.window, hp.train_stride, augment=hp.augment)
-        self.val_set = MotionWindows(test, self.window, hp.test_stride)
-        if not len(self.train_set) or not len(self.val_set):
-            raise CorruptDataError(f"{type(self).__name__}: {len(self.train_set)} training and {len(self.val_set)} "
-                                   "test "
-                                   f"windows of {self.window} frames from {len(clips)} clips; clips need at least "
-                                   f"{2 * self.window} frames to give both.")
-        frames = torch.cat([s for s in self.train_set.segments if len(s)])
-        self.mean, self.std = frames.mean(0), frames.std(0)
-
-    def _by_split(self, train: list[Clip], test: list[Clip]) -> None:
-        """Training windows from the ``train`` clips, test windows from the ``test`` clips (a split by subject)."""
-        hp = self.hparams
-        self.classes = sorted({c.label for c in test})
-        label = {name: i for i, name in enumerate(self.classes)}
-        self.clip_names = [c.name for c in train + test]
         self.train_set = MotionWindows([(c.positions, label.get(c.label, -1)) for c in train], self.window,
                                        hp.train_stride, augment=hp.augment)
-        self.val_set = MotionWindows([(c.positions, label.get(c.label, -1)) for c in test], self.window, hp.test_stride)
+        self.val_set = MotionWindows([(c.positions, label.get(c.label, -1)) for c in test], self.window,
+                                     hp.test_stride)
         if not len(self.train_set) or not len(self.val_set):
             raise CorruptDataError(f"{type(self).__name__}: {len(self.train_set)} training and {len(self.val_set)} "
-                                   "test "
-                                   f"windows of {self.window} frames; check data_dir and the subject lists.")
-        frames = torch.cat(self.train_set.segments)
+                                   f"test windows of {self.window} frames from {len(train)} training and {len(test)} "
+                                   "test clips; check the data folder and the split, and that clips hold at least "
+                                   "one window.")
+        frames = torch.cat([s for s in self.train_set.segments if len(s)])
         self.mean, self.std = frames.mean(0), frames.std(0)
 
 
@@ -419,9 +404,18 @@ class MocapDataModule(MotionDataModule):
         super().__init__(**kwargs)
         self.save_hyperparameters()
 
-    def load_clips(self) -> list[Clip]:
+    def split_clips(self) -> tuple[list[Clip], list[Clip]]:
+        """Each clip's training segment, and its test segment where it has one (:func:`split_segments`)."""
         hp = self.hparams
-        return list(embedded_clips(hp.fps, hp.deepmimic_dir, hp.bvh_dir, tuple(sorted((hp.joint_map or {}).items()))))
+        clips = embedded_clips(hp.fps, hp.deepmimic_dir, hp.bvh_dir, tuple(sorted((hp.joint_map or {}).items())))
+        self.clip_names = [c.name for c in clips]
+        train, test = [], []
+        for clip in clips:
+            train_part, test_part = split_segments(len(clip.positions), self.window, hp.test_fraction)
+            train.append(Clip(clip.name, clip.label, clip.positions[train_part]))
+            if test_part is not None:
+                test.append(Clip(clip.name, clip.label, clip.positions[test_part]))
+        return train, test
 
 
 class H36MDataModule(MotionDataModule):
@@ -439,9 +433,7 @@ class H36MDataModule(MotionDataModule):
         if test_protocol not in ("martinez", "all"):
             raise ValueError(f"test_protocol is 'martinez' or 'all', got {test_protocol!r}")
 
-    def setup(self, stage: str | None = None) -> None:
-        if hasattr(self, "train_set"):
-            return
+    def split_clips(self) -> tuple[list[Clip], list[Clip]]:
         hp = self.hparams
         train = h36m_clips(hp.data_dir, hp.train_subjects, hp.actions)
         test = h36m_clips(hp.data_dir, hp.test_subjects, hp.actions)
@@ -449,7 +441,7 @@ class H36MDataModule(MotionDataModule):
             if len(hp.test_subjects) != 1:
                 raise ValueError("Martinez et al.'s test protocol draws from one test subject (S5)")
             test = martinez_test_windows(test, hp.n_obs, hp.n_pred)
-        self._by_split(train, test)
+        return train, test
 
 
 class NTUDataModule(MotionDataModule):
@@ -461,12 +453,9 @@ class NTUDataModule(MotionDataModule):
         super().__init__(**kwargs)
         self.save_hyperparameters()
 
-    def setup(self, stage: str | None = None) -> None:
-        if hasattr(self, "train_set"):
-            return
+    def split_clips(self) -> tuple[list[Clip], list[Clip]]:
         hp = self.hparams
         clips = ntu_clips(hp.data_dir, hp.actions, None, hp.min_frames)
-        train_ids = {f"P{p:03d}" for p in hp.train_performers}
-        is_train = [NTU_NAME.search(c.name).group(0)[8:12] in train_ids for c in clips]
-        self._by_split([c for c, t in zip(clips, is_train, strict=True) if t],
-                       [c for c, t in zip(clips, is_train, strict=True) if not t])
+        is_train = [int(NTU_NAME.search(c.name).group(3)) in set(hp.train_performers) for c in clips]
+        return ([c for c, t in zip(clips, is_train, strict=True) if t],
+                [c for c, t in zip(clips, is_train, strict=True) if not t])

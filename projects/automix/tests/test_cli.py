@@ -4,10 +4,9 @@ CPU processes."""
 from pathlib import Path
 
 import pytest
-import yaml
 
 from projects.automix.__main__ import main
-from shared.testing import check_resume, fit_in_subprocess, run_cli
+from shared.testing import check_resume, fit_in_subprocess, resolved_config, run_cli
 
 CONFIGS = Path(__file__).resolve().parents[1] / "configs"
 REPO = Path(__file__).resolve().parents[3]
@@ -58,11 +57,8 @@ def test_imagenet_recipe_on_fixture_folders(tmp_path: Path):
 
 @pytest.mark.parametrize(("trainer_file", "devices"), [("gpu1.yaml", 1), ("ddp_8gpu.yaml", 8)])
 @pytest.mark.parametrize("recipe", ["automix_resnet18_1xb100_cifar100.yaml", "automix_resnet50_8xb32_imagenet.yaml"])
-def test_gpu_trainer_files_resolve(recipe: str, trainer_file: str, devices: int, capsys: pytest.CaptureFixture):
-    with pytest.raises(SystemExit):
-        main(args=["fit", f"--config={CONFIGS / recipe}", f"--config={CONFIGS / 'trainer' / trainer_file}",
-                   "--print_config"])
-    config = yaml.safe_load(capsys.readouterr().out)
+def test_gpu_trainer_files_resolve(recipe: str, trainer_file: str, devices: int):
+    config = resolved_config(main, [CONFIGS / recipe, CONFIGS / "trainer" / trainer_file])
     assert config["trainer"]["accelerator"] == "gpu" and config["trainer"]["devices"] == devices
 
 

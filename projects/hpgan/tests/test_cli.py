@@ -11,7 +11,7 @@ import yaml
 from projects.hpgan.__main__ import main
 from projects.hpgan.data import DEFAULT_BVH_DIR
 from projects.hpgan.module import HPGAN, ActionRecognition
-from shared.testing import check_resume, fit_in_subprocess, run_cli
+from shared.testing import check_resume, fit_in_subprocess, resolved_config, run_cli
 
 CONFIGS = Path(__file__).resolve().parents[1] / "configs"
 FIXTURES = Path(__file__).parent / "fixtures"
@@ -69,11 +69,8 @@ def test_paper_recipes_on_fixture_files(recipe: str, data_dir: Path, tmp_path: P
 
 @pytest.mark.parametrize(("trainer_file", "devices"), [("gpu1.yaml", 1), ("ddp_8gpu.yaml", 8)])
 @pytest.mark.parametrize("recipe", ["hpgan_1xb16_h36m.yaml", "hpgan_1xb16_ntu.yaml"])
-def test_gpu_trainer_files_resolve(recipe: str, trainer_file: str, devices: int, capsys: pytest.CaptureFixture):
-    with pytest.raises(SystemExit):
-        main(args=["fit", f"--config={CONFIGS / recipe}", f"--config={CONFIGS / 'trainer' / trainer_file}",
-                   "--print_config"])
-    config = yaml.safe_load(capsys.readouterr().out)
+def test_gpu_trainer_files_resolve(recipe: str, trainer_file: str, devices: int):
+    config = resolved_config(main, [CONFIGS / recipe, CONFIGS / "trainer" / trainer_file])
     assert config["trainer"]["accelerator"] == "gpu" and config["trainer"]["devices"] == devices
 
 

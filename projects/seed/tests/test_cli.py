@@ -5,10 +5,9 @@ from pathlib import Path
 
 import pytest
 import torch
-import yaml
 
 from projects.seed.__main__ import main
-from shared.testing import check_resume, fit_in_subprocess, run_cli
+from shared.testing import check_resume, fit_in_subprocess, resolved_config, run_cli
 
 CONFIGS = Path(__file__).resolve().parents[1] / "configs"
 REPO = Path(__file__).resolve().parents[3]
@@ -72,11 +71,8 @@ def test_imagenet_recipe_builds_full_size_models(recipe: Path, tmp_path: Path):
 
 
 @pytest.mark.parametrize(("trainer_file", "devices"), [("gpu1.yaml", 1), ("ddp_8gpu.yaml", 8)])
-def test_gpu_trainer_files_resolve(trainer_file: str, devices: int, capsys: pytest.CaptureFixture):
-    with pytest.raises(SystemExit):
-        main(args=["fit", f"--config={RECIPES[0]}", f"--config={CONFIGS / 'trainer' / trainer_file}",
-                   "--print_config"])
-    trainer = yaml.safe_load(capsys.readouterr().out)["trainer"]
+def test_gpu_trainer_files_resolve(trainer_file: str, devices: int):
+    trainer = resolved_config(main, [RECIPES[0], CONFIGS / "trainer" / trainer_file])["trainer"]
     assert trainer["accelerator"] == "gpu" and trainer["devices"] == devices and trainer["precision"] == "16-mixed"
     if devices == 8:
         assert trainer["strategy"]["init_args"]["broadcast_buffers"] is False

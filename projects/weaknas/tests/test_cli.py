@@ -10,7 +10,7 @@ import yaml
 from projects.weaknas.__main__ import main
 from projects.weaknas.live import LiveBenchmark
 from shared.errors import CorruptDataError
-from shared.testing import check_resume, fit_in_subprocess, run_cli
+from shared.testing import check_resume, fit_in_subprocess, resolved_config, run_cli
 
 CONFIGS = Path(__file__).resolve().parents[1] / "configs"
 REPO = Path(__file__).resolve().parents[3]
@@ -52,11 +52,8 @@ def test_cifar_recipe_at_full_size_on_fixture_files(tmp_path: Path):
 
 
 @pytest.mark.parametrize(("trainer_file", "devices"), [("gpu1.yaml", 1), ("ddp_8gpu.yaml", 8)])
-def test_gpu_trainer_files_resolve(trainer_file: str, devices: int, capsys: pytest.CaptureFixture):
-    with pytest.raises(SystemExit):
-        main(args=["fit", f"--config={CONFIGS / 'nb201-cell_1xb256_cifar10.yaml'}",
-                   f"--config={CONFIGS / 'trainer' / trainer_file}", "--print_config"])
-    config = yaml.safe_load(capsys.readouterr().out)
+def test_gpu_trainer_files_resolve(trainer_file: str, devices: int):
+    config = resolved_config(main, [CONFIGS / "nb201-cell_1xb256_cifar10.yaml", CONFIGS / "trainer" / trainer_file])
     assert config["trainer"]["accelerator"] == "gpu" and config["trainer"]["devices"] == devices
     assert config["model"]["init_args"]["lr_base_batch_size"] == 256
 
