@@ -328,6 +328,21 @@ def rotate_y(poses: torch.Tensor, angle: float) -> torch.Tensor:
     return poses @ rotation.T
 
 
+def frame_statistics(frames: torch.Tensor, turned: bool) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per-joint, per-coordinate mean and standard deviation (15, 3) of frames (N, 15, 3).
+
+    ``turned``: the statistics of the frames turned about the vertical axis by a uniform angle, as the
+    augmentation shows them to the model: x and z then have mean 0 and the same variance E[x² + z²] / 2, so that
+    a joint that never moves sideways in the files (a hip, when the root rotation is removed) is not divided by
+    a near-zero spread it does not have after turning."""
+    mean, std = frames.mean(0), frames.std(0)
+    if turned:
+        horizontal = (frames[..., 0] ** 2 + frames[..., 2] ** 2).mean(0).div(2).sqrt()
+        mean[:, 0] = mean[:, 2] = 0
+        std[:, 0] = std[:, 2] = horizontal
+    return mean, std
+
+
 class MotionWindows(Dataset):
     """Windows of ``window`` frames every ``stride`` frames from each segment; items are
     ``{"poses": (window, 15, 3) float32 mm, "label": int}`` (label -1: unlabelled).
@@ -392,8 +407,8 @@ class MotionDataModule(SplitLoaders, L.LightningDataModule, abc.ABC):
                                    f"test windows of {self.window} frames from {len(train)} training and {len(test)} "
                                    "test clips; check the data folder and the split, and that clips hold at least "
                                    "one window.")
-        frames = torch.cat([s for s in self.train_set.segments if len(s)])
-        self.mean, self.std = frames.mean(0), frames.std(0)
+        self.mean, self.std = frame_statistics(torch.cat([s for s in self.train_set.segments if len(s)]),
+                                               turned=hp.augment)
 
 
 class MocapDataModule(MotionDataModule):

@@ -46,6 +46,9 @@ class HPGAN(L.LightningModule):
                  betas: Sequence[float] = (0.9, 0.999), num_samples: int = 10, fps: float = 25.0,
                  horizons_ms: Sequence[float] = (80, 160, 320, 400, 560, 800)):
         super().__init__()
+        if critic_steps < 1 or generator_steps < 1:
+            raise ValueError(f"critic_steps and generator_steps must be at least 1, got {critic_steps} and "
+                             f"{generator_steps}")
         self.save_hyperparameters()
         self.automatic_optimization = False
         frames = n_obs + n_pred
@@ -61,6 +64,10 @@ class HPGAN(L.LightningModule):
     def setup(self, stage: str) -> None:
         datamodule = getattr(self.trainer, "datamodule", None) if self._trainer is not None else None
         hp = self.hparams
+        data_fps = getattr(datamodule, "hparams", {}).get("fps")
+        if data_fps is not None and data_fps != hp.fps:
+            raise UserFacingError(f"the data runs at {data_fps} fps (data.init_args.fps) but model.fps is {hp.fps}: "
+                                  "set model.fps to the same number (it places the MPJPE horizons).")
         given = {k: datamodule.hparams[k] for k in ("n_obs", "n_pred") if k in getattr(datamodule, "hparams", {})}
         if given and given != {"n_obs": hp.n_obs, "n_pred": hp.n_pred}:
             raise UserFacingError(
@@ -181,17 +188,18 @@ class ActionRecognition(L.LightningModule):
         # The critic's weights end up in this module's state dict: a checkpoint of it must not need the GAN's.
         self.save_hyperparameters(ignore=["critic_checkpoint"])
         self.critic_checkpoint = critic_checkpoint
-        critic = None
-        self.register_buffer("mean", torch.zeros(num_joints, 3))
-        self.register_buffer("std", torch.ones(num_joints, 3))
-        if critic_checkpoint:
-            gan = HPGAN.load_from_checkpoint(critic_checkpoint, map_location="cpu")
-            critic = gan.critic
-            self.mean.copy_(gan.mean)
-            self.std.copy_(gan.std)
-        self.classifier = ActionClassifier(num_classes, num_joints, frames, critic_embed, critic_hidden, critic_layers,
-                                           critic=critic, freeze=freeze)
-        self.has_statistics = critic is not None
+        gan = HPGAN.load_from_checkpoint(critic_checkpoint, map_location="cpu") if critic_checkpoint else None
+        if gan is not None:  # the critic's sizes are the checkpoint's, whatever was passed
+            g = gan.hparams
+            self.hparams.update(num_joints=g.num_joints, frames=g.n_obs + g.n_pred, critic_embed=g.critic_embed,
+                                critic_hidden=g.critic_hidden, critic_layers=g.critic_layers)
+        hp = self.hparams
+        self.register_buffer("mean", gan.mean.clone() if gan is not None else torch.zeros(hp.num_joints, 3))
+        self.register_buffer("std", gan.std.clone() if gan is not None else torch.ones(hp.num_joints, 3))
+        self.classifier = ActionClassifier(num_classes, hp.num_joints, hp.frames, hp.critic_embed, hp.critic_hidden,
+                                           hp.critic_layers, critic=gan.critic if gan is not None else None,
+                                           freeze=freeze)
+        self.has_statistics = gan is not None
 
     def setup(self, stage: str) -> None:
         datamodule = getattr(self.trainer, "datamodule", None) if self._trainer is not None else None

@@ -86,6 +86,14 @@ def test_window_mismatch_is_one_paragraph(tmp_path: Path, capsys: pytest.Capture
     assert exc.value.code == 1 and len(err) == 1 and "predicts 20 frames from 10" in err[0]
 
 
+@EMBEDDED
+def test_frame_rate_mismatch_is_one_paragraph(tmp_path: Path, capsys: pytest.CaptureFixture):
+    with pytest.raises(SystemExit) as exc:
+        run_cli(main, [CONFIGS / "demo.yaml"], tmp_path, *TINY, "--model.fps=30", "--trainer.fast_dev_run=1")
+    err = [line for line in capsys.readouterr().err.splitlines() if line.startswith("error:")]
+    assert exc.value.code == 1 and len(err) == 1 and "25.0 fps" in err[0] and "model.fps" in err[0]
+
+
 def test_missing_data_folder_is_one_paragraph(tmp_path: Path, capsys: pytest.CaptureFixture):
     with pytest.raises(SystemExit) as exc:
         run_cli(main, [CONFIGS / "hpgan_1xb16_ntu.yaml"], tmp_path, f"--data.init_args.data_dir={tmp_path / 'none'}",
@@ -99,7 +107,7 @@ def test_action_classifier_starts_from_a_trained_critic(tmp_path: Path):
     cli = run_cli(main, [CONFIGS / "demo.yaml"], tmp_path, *TINY, "--trainer.max_epochs=1")
     ckpt = Path(cli.trainer.checkpoint_callback.last_model_path)
     classes = len(cli.datamodule.classes)
-    transferred = ActionRecognition(classes, critic_embed=8, critic_hidden=16, critic_checkpoint=str(ckpt))
+    transferred = ActionRecognition(classes, critic_checkpoint=str(ckpt))  # sizes come from the checkpoint
     poses = cli.datamodule.val_set[0]["poses"][None]
     gan = HPGAN.load_from_checkpoint(ckpt)
     normalised = gan.normalise(poses)

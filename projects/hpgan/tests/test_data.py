@@ -142,6 +142,20 @@ def test_segment_split():
     assert data.split_segments(500, 30, 0.2) == (slice(0, 400), slice(400, 500))
 
 
+def test_statistics_of_turned_frames():
+    frames = torch.zeros(4, 15, 3)
+    frames[:, 3] = torch.tensor([-100.0, -20.0, 0.0])  # a hip that never moves sideways in the files
+    frames[:, 4] = torch.tensor([[30.0, -400, 40], [-30, -420, -40], [30, -400, -40], [-30, -420, 40]])
+    mean, std = data.frame_statistics(frames, turned=False)
+    assert std[3, 0] == 0 and mean[3, 0] == -100
+    mean, std = data.frame_statistics(frames, turned=True)
+    # after a uniform turn about y: x and z have mean 0 and variance E[x² + z²] / 2; y is untouched
+    assert mean[3, 0] == mean[3, 2] == 0 and std[3, 0] == std[3, 2] == pytest.approx(100 / 2**0.5)
+    assert std[4, 0] == pytest.approx((30**2 + 40**2) ** 0.5 / 2**0.5) and mean[4, 1] == -410
+    turned = data.rotate_y(frames, 1.1)
+    assert ((turned[:, 3, [0, 2]] - mean[3, [0, 2]]) / std[3, [0, 2]]).abs().max() <= 2**0.5 + 1e-5
+
+
 def test_mirror_and_turn():
     poses = torch.randn(4, 15, 3)
     flipped = data.mirror(poses)
