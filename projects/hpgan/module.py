@@ -73,8 +73,7 @@ class HPGAN(L.LightningModule):
             raise UserFacingError(
                 f"the model predicts {hp.n_pred} frames from {hp.n_obs} (model.n_obs, model.n_pred) but the data cuts "
                 f"windows of {given.get('n_obs')} + {given.get('n_pred')} (data.init_args.n_obs, n_pred): set both "
-                "pairs "
-                "to the same numbers (the critic's input size depends on them).")
+                "pairs to the same numbers (the critic's input size depends on them).")
         if datamodule is not None and hasattr(datamodule, "mean"):
             self.mean.copy_(datamodule.mean)
             self.std.copy_(datamodule.std)
