@@ -21,16 +21,11 @@ import lightning as L
 import torch
 
 from projects.hpgan.module import HPGAN
-from shared.bench import fit_step_seconds
+from shared.bench import fit_step_seconds, sync
 from shared.results import RESULTS_DIR, hardware
 
 ACCELERATOR = "gpu" if torch.cuda.is_available() else "cpu"
 DEVICE = torch.device("cuda" if torch.cuda.is_available() else "cpu")
-
-
-def _sync() -> None:
-    if DEVICE.type == "cuda":
-        torch.cuda.synchronize()
 
 
 def build(args) -> HPGAN:
@@ -52,10 +47,10 @@ def plain_seconds(model: HPGAN, batch: dict, steps: int, warmup: int = 2) -> flo
     batch = {k: v.to(DEVICE) for k, v in batch.items()}
     times = []
     for i in range(warmup + steps):
-        _sync()
+        sync()
         t = time.perf_counter()
         model.training_step(batch, i)
-        _sync()
+        sync()
         times.append(time.perf_counter() - t)
     return statistics.median(times[warmup:])
 
@@ -87,10 +82,10 @@ def sampling_seconds(model: HPGAN, batch: int, k: int, horizon: int, repeats: in
     times = []
     try:
         for _ in range(repeats + 1):
-            _sync()
+            sync()
             t = time.perf_counter()
             model.predict_futures(observed, k)
-            _sync()
+            sync()
             times.append(time.perf_counter() - t)
     finally:
         model.hparams.n_pred = original

@@ -83,10 +83,6 @@ class Motion:
     rotations: np.ndarray
     times: np.ndarray
 
-    @property
-    def fps(self) -> float:
-        return (len(self.times) - 1) / (self.times[-1] - self.times[0]) if len(self.times) > 1 else math.nan
-
 
 # --------------------------------------------------------------------------------------------- rotations
 

@@ -20,7 +20,7 @@ import time
 import torch
 
 from projects.seed.module import SEED, MoCoV2
-from shared.bench import fit_step_seconds
+from shared.bench import fit_step_seconds, sync
 from shared.results import RESULTS_DIR, hardware
 
 
@@ -34,11 +34,6 @@ def standalone(model):
 DEVICE = torch.device("cuda" if torch.cuda.is_available() else "cpu")
 
 
-def _sync() -> None:
-    if DEVICE.type == "cuda":
-        torch.cuda.synchronize()
-
-
 def step_seconds(model, batch, steps: int, warmup: int = 2) -> float:
     """Median seconds of ``training_step -> backward -> SGD step`` in a plain loop (on the GPU if any)."""
     model = standalone(model).to(DEVICE).train()
@@ -47,12 +42,12 @@ def step_seconds(model, batch, steps: int, warmup: int = 2) -> float:
     optimizer = torch.optim.SGD([p for p in model.parameters() if p.requires_grad], lr=0.01, momentum=0.9)
     times = []
     for i in range(warmup + steps):
-        _sync()
+        sync()
         start = time.perf_counter()
         optimizer.zero_grad(set_to_none=True)
         model.training_step(batch, i).backward()
         optimizer.step()
-        _sync()
+        sync()
         if i >= warmup:
             times.append(time.perf_counter() - start)
     return statistics.median(times)
