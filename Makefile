@@ -11,9 +11,9 @@ STAMP := $(VENV)/.installed
 PAPERS := $(sort $(patsubst projects/%/__init__.py,%,$(wildcard projects/*/__init__.py)))
 PAPER_REQS := $(wildcard projects/*/requirements.txt)
 # Debian packages holding real data that some paper reads (see ../shared/DATA.md): Fashion-MNIST, and the
-# CMU / boxing BVH motion capture of assimp-testmodels (hpgan).
-DEB_DATA := dataset-fashion-mnist assimp-testmodels
-DEB_CHECK := /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz /usr/share/assimp/models/BVH/01_01.bvh
+# CMU / boxing BVH motion capture of assimp-testmodels (hpgan), the pedestrian video vtest.avi of opencv-doc (stgt).
+DEB_DATA := dataset-fashion-mnist assimp-testmodels opencv-doc
+DEB_CHECK := /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz /usr/share/assimp/models/BVH/01_01.bvh /usr/share/doc/opencv-doc/examples/data/vtest.avi
 PYTEST_FLAGS ?= -q
 
 .DEFAULT_GOAL := help
@@ -33,14 +33,15 @@ $(STAMP): requirements.txt constraints.txt $(PAPER_REQS) pyproject.toml
 	$(PY) -m pip install -q --no-deps --no-build-isolation -e .
 	@touch $@
 
-data: ## install the Debian data packages (Fashion-MNIST, BVH motion capture) when missing
+data: ## install the Debian data packages (Fashion-MNIST, BVH motion capture, vtest.avi) when missing
 	@if ! ls $(DEB_CHECK) >/dev/null 2>&1; then \
 	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
 	    apt-get install -y -q $(DEB_DATA) >/dev/null 2>&1 || { apt-get update -q >/dev/null && apt-get install -y -q $(DEB_DATA); }; \
 	  else \
 	    echo "Data packages are missing and this user cannot install them: run 'sudo apt-get install $(DEB_DATA)'," \
 	      "or set REPRO_ZOO_FASHION_MNIST to a folder holding Fashion-MNIST's four IDX files and REPRO_ZOO_BVH" \
-	      "to a folder of .bvh files (hpgan's tests that need them are skipped otherwise)." >&2; \
+	      "to a folder of .bvh files, REPRO_ZOO_VTEST to OpenCV's vtest.avi (the tests that need them are skipped" \
+	      "otherwise)." >&2; \
 	    if [ ! -f $(word 1,$(DEB_CHECK)) ] && [ -z "$$REPRO_ZOO_FASHION_MNIST" ]; then exit 1; fi; \
 	  fi; \
 	fi

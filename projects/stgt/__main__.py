@@ -1,0 +1,84 @@
+"""``python -m projects.stgt fit -c projects/stgt/configs/demo.yaml`` trains the graph transformer (LightningCLI);
+``python -m projects.stgt track --seq DIR --out FILE [--ckpt CKPT] [--method stgt]`` tracks one sequence.
+
+``track`` reads a MOTChallenge sequence folder (seqinfo.ini + det/det.txt) or one of the embedded TUD sequences
+by name (``--seq TUD-Campus``; detections simulated from its ground truth with ``--sim-seed``) and writes a
+MOTChallenge result file; score it with ``python -m projects.stgt.evaluate``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+from projects.stgt.module import TransMOT
+from shared.cli import cli_main
+from shared.errors import DatasetNotFoundError, UserFacingError, user_message
+
+EMBEDDED = {"TUD-Campus": 71, "TUD-Stadtmitte": 179}  # frames; 640 x 480 at 25 fps (MOT15)
+
+
+def embedded_sequence(name: str, sim_seed: int = 0):
+    """A TUD sequence of motmetrics with detections from :class:`~projects.stgt.simulate.DetectorSimulator`."""
+    from projects.stgt.mot import Sequence, motmetrics_data, read_gt
+    from projects.stgt.simulate import DetectorSimulator
+
+    gt = read_gt(motmetrics_data(name) / "gt.txt")
+    return DetectorSimulator()(Sequence(name, 25.0, EMBEDDED[name], 640, 480, gt=gt), sim_seed)
+
+
+def load_model(ckpt: str | None, method: str):
+    if not method.startswith("stgt"):
+        return None
+    if ckpt is None:
+        raise UserFacingError(f"--method {method} needs a trained graph transformer: pass --ckpt CKPT (train one "
+                              "with `python -m projects.stgt fit -c projects/stgt/configs/demo.yaml`), or track "
+                              "with a baseline: --method byte or --method sort")
+    if not Path(ckpt).is_file():
+        raise DatasetNotFoundError(f"--ckpt {ckpt} not found")
+    return TransMOT.load_from_checkpoint(ckpt, map_location="cpu").net
+
+
+def track_main(argv: list[str]) -> Path:
+    from projects.stgt.mot import load_sequence, write_tracks
+    from projects.stgt.tracker import METHODS, Tracker, TrackerConfig
+
+    parser = argparse.ArgumentParser(prog="python -m projects.stgt track", description=__doc__.split("\n")[0])
+    parser.add_argument("--seq", required=True, help="a MOTChallenge sequence folder, or TUD-Campus / TUD-Stadtmitte")
+    parser.add_argument("--out", required=True, help="the result file to write (MOTChallenge layout)")
+    parser.add_argument("--method", default="stgt", choices=METHODS)
+    parser.add_argument("--ckpt", help="a checkpoint of `python -m projects.stgt fit` (needed by stgt*)")
+    parser.add_argument("--det", help="a detection file replacing the sequence's det/det.txt")
+    parser.add_argument("--sim-seed", type=int, default=0, help="detector-simulator seed of embedded sequences")
+    parser.add_argument("--max-age", type=int, default=TrackerConfig.max_age, help="frames a lost track lives")
+    args = parser.parse_args(argv)
+    model = load_model(args.ckpt, args.method)
+    seq = embedded_sequence(args.seq, args.sim_seed) if args.seq in EMBEDDED else load_sequence(args.seq, args.det)
+    if not len(seq.det):
+        raise DatasetNotFoundError(f"{args.seq}: no detections to track (det/det.txt is missing or empty); pass "
+                                   "--det FILE")
+    tracker = Tracker(args.method, TrackerConfig(max_age=args.max_age), model=model)
+    start = time.perf_counter()
+    rows = tracker.run(seq)
+    seconds = time.perf_counter() - start
+    out = write_tracks(args.out, rows)
+    print(f"{seq.name}: {seq.length} frames, {len(set(rows[:, 1].astype(int)))} tracks, "
+          f"{seq.length / max(seconds, 1e-9):.1f} frames/s ({args.method}) -> {out}")
+    return out
+
+
+def main(args=None, run: bool = True):
+    argv = list(sys.argv[1:] if args is None else args)
+    if argv[:1] == ["track"]:
+        try:
+            return track_main(argv[1:])
+        except UserFacingError as err:
+            print(f"error: {user_message(err)}", file=sys.stderr)
+            raise SystemExit(2) from None
+    return cli_main(TransMOT, run_name="stgt", args=args, run=run)
+
+
+if __name__ == "__main__":
+    main()

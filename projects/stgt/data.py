@@ -1,0 +1,182 @@
+"""Training samples for the graph transformer, from MOTChallenge sequences.
+
+A sample is what the tracker's graph-transformer stage sees at frame ``t`` (paper section 4.3: clips of T + 1
+frames, ground-truth boxes replaced by the detector's boxes matched to them by IoU):
+
+* **tracklets**: every object with a matched detection in frames ``t - T .. t - 1``, as its matched detection
+  boxes over those T frames (:func:`~projects.stgt.nets.tracklet_window`: a box carried forward over misses);
+* **detections**: frame ``t``'s detections with score >= ``high_score`` (the candidates the cascade hands
+  the transformer), false positives included;
+* **targets**: each detection's tracklet, or the source (a new object or a false positive); per tracklet,
+  whether it has no detection at ``t`` (the sink).
+
+Data sources (:class:`MotDataModule`):
+
+* embedded default (``root: null``): synthetic pedestrian scenes (:func:`~projects.stgt.simulate.synthetic_sequence`)
+  with simulated detections, a different seed per sequence; validation on other seeds;
+* a MOTChallenge split folder (``root: /data/MOT17/train``): the sequences' ground truth with their public
+  detections (``det/det.txt``), or with simulated detections (``simulate: true``); validation on the last
+  ``val_fraction`` of each sequence's frames.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import lightning as L
+import numpy as np
+import torch
+from scipy.optimize import linear_sum_assignment
+from torch.utils.data import Dataset
+
+from projects.stgt.evaluate import box_iou
+from projects.stgt.mot import Sequence, load_sequence
+from projects.stgt.nets import box_features, tracklet_window
+from projects.stgt.simulate import DetectorSimulator, synthetic_sequence
+from shared.errors import DatasetNotFoundError
+from shared.sampling import SplitLoaders, make_loader
+
+
+def match_detections(seq: Sequence, min_iou: float = 0.5) -> np.ndarray:
+    """The ground-truth id of every detection of ``seq`` (Hungarian on IoU per frame, IoU >= ``min_iou``;
+    -1 for a false positive). Only pedestrians that are not zero-marked count (classless MOT15 rows too)."""
+    ids = np.full(len(seq.det), -1, dtype=np.int64)
+    gt = seq.gt[(seq.gt[:, 6] != 0) & np.isin(seq.gt[:, 7], (1, -1))]
+    for frame in np.unique(seq.det[:, 0]):
+        d_idx = np.flatnonzero(seq.det[:, 0] == frame)
+        g = gt[gt[:, 0] == frame]
+        if len(g) == 0:
+            continue
+        iou = box_iou(g[:, 2:6], seq.det[d_idx, 1:5])
+        rows, cols = linear_sum_assignment(-iou)
+        ok = iou[rows, cols] >= min_iou
+        ids[d_idx[cols[ok]]] = g[rows[ok], 1].astype(np.int64)
+    return ids
+
+
+def sequence_samples(seq: Sequence, window: int, high_score: float = 0.6, low_score: float = 0.1,
+                     frames: range | None = None) -> list[dict]:
+    """The graph-transformer samples of every frame of ``seq`` (or of ``frames``) that has a tracklet or a
+    detection (see the module docstring)."""
+    ids = match_detections(seq)
+    image = (float(seq.width), float(seq.height))
+    keep = (seq.det[:, 5] >= low_score) & (ids >= 0)
+    histories: dict[int, list] = {}
+    for row, obj in zip(seq.det[keep], ids[keep], strict=True):
+        histories.setdefault(int(obj), []).append((int(row[0]), row[1:5], float(row[5])))
+    frames = frames or range(2, seq.length + 1)
+    samples = []
+    for t in frames:
+        alive = [o for o, h in histories.items() if any(t - window <= f < t for f, _, _ in h)]
+        cur = np.flatnonzero((seq.det[:, 0] == t) & (seq.det[:, 5] >= high_score))
+        if not alive and not len(cur):
+            continue
+        tracks = np.zeros((len(alive), window, 4), dtype=np.float32)
+        for i, o in enumerate(alive):
+            past = [h for h in histories[o] if h[0] < t]
+            tracks[i] = box_features(tracklet_window(past, t, window), image)
+        col = {o: i for i, o in enumerate(alive)}
+        det_target = np.array([col.get(int(ids[d]), len(alive)) for d in cur], dtype=np.int64)
+        sink = np.ones(len(alive), dtype=np.float32)
+        sink[det_target[det_target < len(alive)]] = 0
+        samples.append({"tracks": tracks, "dets": box_features(seq.det[cur, 1:5], image).astype(np.float32),
+                        "det_target": det_target, "sink_target": sink})
+    return samples
+
+
+class AssignmentSamples(Dataset):
+    def __init__(self, samples: list[dict]):
+        self.samples = samples
+
+    def __len__(self) -> int:
+        return len(self.samples)
+
+    def __getitem__(self, i: int) -> dict:
+        return self.samples[i]
+
+
+def collate(samples: list[dict]) -> dict[str, torch.Tensor]:
+    """Pad to the batch's largest N and M; masks mark the real tracklets and detections. A detection's
+    source target ``N_i`` (its own sample's tracklet count) moves to the padded ``N``."""
+    n = max(1, max(len(s["tracks"]) for s in samples))
+    m = max(1, max(len(s["dets"]) for s in samples))
+    b, t = len(samples), samples[0]["tracks"].shape[1] if len(samples[0]["tracks"]) else 1
+    feat = samples[0]["dets"].shape[1] if len(samples[0]["dets"]) else samples[0]["tracks"].shape[-1]
+    out = {"tracks": torch.zeros(b, n, t, feat), "track_mask": torch.zeros(b, n, dtype=torch.bool),
+           "dets": torch.zeros(b, m, feat), "det_mask": torch.zeros(b, m, dtype=torch.bool),
+           "det_target": torch.full((b, m), n, dtype=torch.long), "sink_target": torch.zeros(b, n)}
+    for i, s in enumerate(samples):
+        k, j = len(s["tracks"]), len(s["dets"])
+        out["tracks"][i, :k] = torch.from_numpy(s["tracks"]).reshape(k, -1, feat)[:, -t:]
+        out["track_mask"][i, :k] = True
+        out["dets"][i, :j] = torch.from_numpy(s["dets"])
+        out["det_mask"][i, :j] = True
+        target = torch.from_numpy(s["det_target"])
+        out["det_target"][i, :j] = torch.where(target >= k, torch.full_like(target, n), target)
+        out["sink_target"][i, :k] = torch.from_numpy(s["sink_target"])
+    return out
+
+
+class MotDataModule(SplitLoaders, L.LightningDataModule):
+    """Graph-transformer samples from synthetic scenes (``root: null``) or a MOTChallenge split folder."""
+
+    def __init__(self, root: str | None = None, sequences: list[str] | None = None, simulate: bool = False,
+                 window: int = 5, high_score: float = 0.6, low_score: float = 0.1, train_sequences: int = 16,
+                 val_sequences: int = 4, sequence_length: int = 150, people: int = 12, val_fraction: float = 0.2,
+                 batch_size: int = 32, num_workers: int = 0, seed: int | None = None):
+        super().__init__()
+        self.save_hyperparameters()
+        self.detector = DetectorSimulator()
+
+    def _loader(self, dataset, shuffle: bool):
+        hp = self.hparams
+        return make_loader(dataset, hp.batch_size, shuffle, hp.num_workers, hp.seed, collate_fn=collate)
+
+    def _samples(self, seqs: list[Sequence], frames=None) -> list[dict]:
+        hp = self.hparams
+        out = []
+        for s in seqs:
+            out += sequence_samples(s, hp.window, hp.high_score, hp.low_score, frames(s) if frames else None)
+        return out
+
+    def setup(self, stage: str | None = None) -> None:
+        if hasattr(self, "train_set"):
+            return
+        hp = self.hparams
+        if hp.root is None:
+            def scene(i: int) -> Sequence:
+                return self.detector(synthetic_sequence(1000 + i, hp.sequence_length, hp.people), seed=i)
+
+            train = [scene(i) for i in range(hp.train_sequences)]
+            val = [scene(hp.train_sequences + i) for i in range(hp.val_sequences)]
+            self.train_set = AssignmentSamples(self._samples(train))
+            self.val_set = AssignmentSamples(self._samples(val))
+            return
+        seqs = [self.detector(s, seed=i) if hp.simulate else s for i, s in enumerate(self.load_sequences())]
+        for s in seqs:
+            if not len(s.det):
+                raise DatasetNotFoundError(f"{hp.root}/{s.name}: no detections (det/det.txt); give them, or set "
+                                           "data.init_args.simulate=true to simulate them from the ground truth")
+
+        def split(s: Sequence, train: bool) -> range:
+            cut = int(s.length * (1 - hp.val_fraction))
+            return range(2, cut + 1) if train else range(cut + 1, s.length + 1)
+
+        self.train_set = AssignmentSamples(self._samples(seqs, lambda s: split(s, True)))
+        self.val_set = AssignmentSamples(self._samples(seqs, lambda s: split(s, False)))
+
+    def load_sequences(self) -> list[Sequence]:
+        hp = self.hparams
+        root = Path(hp.root)
+        if not root.is_dir():
+            raise DatasetNotFoundError(f"data.init_args.root={root} is not a folder: give a MOTChallenge split "
+                                       "folder such as MOT17/train, holding one folder per sequence")
+        names = hp.sequences or sorted(d.name for d in root.iterdir() if (d / "seqinfo.ini").is_file())
+        if not names:
+            raise DatasetNotFoundError(f"{root}: no sequence folders (with seqinfo.ini) inside")
+        seqs = [load_sequence(root / n) for n in names]
+        missing = [s.name for s in seqs if s.gt is None]
+        if missing:
+            raise DatasetNotFoundError(f"{root / missing[0]}: no gt/gt.txt; training needs ground truth (test "
+                                       "splits have none)")
+        return seqs
