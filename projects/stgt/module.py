@@ -20,7 +20,7 @@ class TransMOT(L.LightningModule):
 
     def __init__(self, dim: int = 64, heads: int = 8, ff: int = 128, window: int = 5, appearance_dim: int = 0,
                  dropout: float = 0.1, cheb_k: int = 3, spatial_layers: int = 1, temporal_layers: int = 1,
-                 decoder_layers: int = 1, dense: bool = False, sink_weight: float = 1.0, optimizer: str = "sgd",
+                 decoder_layers: int = 1, graph: str = "masked", sink_weight: float = 1.0, optimizer: str = "sgd",
                  lr: float = 0.0015, momentum: float = 0.0, weight_decay: float = 0.0,
                  base_batch_size: int | None = None, warmup_epochs: float = 0.0, schedule: str = "cosine"):
         super().__init__()
@@ -28,7 +28,7 @@ class TransMOT(L.LightningModule):
         if optimizer not in ("sgd", "adamw"):
             raise ValueError(f"model.optimizer must be 'sgd' (the paper's) or 'adamw', got {optimizer!r}")
         self.net = STGT(dim, heads, ff, window, appearance_dim, dropout, cheb_k, spatial_layers, temporal_layers,
-                        decoder_layers, dense)
+                        decoder_layers, graph)
 
     @property
     def window(self) -> int:

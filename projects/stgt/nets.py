@@ -30,6 +30,7 @@ import torch
 from torch import nn
 
 BOX_DIM = 4  # (cx / W, cy / H, w / W, h / H)
+GRAPHS = ("masked", "sparse", "dense")
 
 
 def pairwise_iou(boxes: torch.Tensor) -> torch.Tensor:
@@ -40,7 +41,7 @@ def pairwise_iou(boxes: torch.Tensor) -> torch.Tensor:
              - torch.maximum(lt[..., :, None, :], lt[..., None, :, :])).clamp(min=0).prod(-1)
     area = boxes[..., 2:].prod(-1)
     union = area[..., :, None] + area[..., None, :] - inter
-    return inter / union.clamp(min=1e-12)
+    return (inter / union.clamp(min=1e-12)).clamp(max=1.0)  # rounding can exceed 1 for a box with itself
 
 
 def scaled_laplacian(weights: torch.Tensor) -> torch.Tensor:
@@ -61,18 +62,23 @@ class ChebConv(nn.Module):
         self.lins = nn.ModuleList(nn.Linear(dim_in, dim_out, bias=i == 0) for i in range(k))
 
     def forward(self, x: torch.Tensor, lap: torch.Tensor) -> torch.Tensor:
-        t_prev, t_cur = x, lap @ x
+        """``lap``: dense (..., n, n) matching ``x`` (..., n, D), or a sparse (V, V) matrix with ``x`` (V, D)."""
+        mm = torch.sparse.mm if lap.is_sparse else torch.matmul
+        t_prev, t_cur = x, mm(lap, x)
         out = self.lins[0](t_prev)
         if self.k > 1:
             out = out + self.lins[1](t_cur)
         for i in range(2, self.k):
-            t_prev, t_cur = t_cur, 2 * (lap @ t_cur) - t_prev
+            t_prev, t_cur = t_cur, 2 * mm(lap, t_cur) - t_prev
             out = out + self.lins[i](t_cur)
         return out
 
 
 class GraphMultiheadAttention(nn.Module):
-    """``concat_i(softmax(Q_i K_iᵀ / √d ∘ W, masked where W = 0) V_i) W_O`` with ChebConv values."""
+    """``concat_i(softmax(Q_i K_iᵀ / √d ∘ W, masked where W = 0) V_i) W_O`` with ChebConv values.
+
+    :meth:`forward` takes dense weight matrices (..., n, n) and masks them; :meth:`forward_sparse` computes the
+    same thing from an edge list, touching only the pairs that overlap (cost ∝ edges instead of n²)."""
 
     def __init__(self, dim: int, heads: int, cheb_k: int = 3):
         super().__init__()
@@ -97,6 +103,35 @@ class GraphMultiheadAttention(nn.Module):
         v = self.v(x, scaled_laplacian(weights)).unflatten(-1, (self.heads, self.head_dim)).transpose(-3, -2)
         return self.out((attn @ v).transpose(-3, -2).flatten(-2))
 
+    def forward_sparse(self, x: torch.Tensor, src: torch.Tensor, dst: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
+        """Nodes ``x`` (V, D) of one or many graphs flattened together; edges ``src → dst`` with weights ``w``
+        (E,), self-loops included. Same result as :meth:`forward` on the equivalent dense matrices."""
+        n, h, d = x.shape[0], self.heads, self.head_dim
+        q, k = self.q(x).view(n, h, d), self.k(x).view(n, h, d)
+        logits = (q[src] * k[dst]).sum(-1) / math.sqrt(d) * w[:, None]  # (E, H)
+        peak = torch.full((n, h), -math.inf, dtype=x.dtype, device=x.device)
+        peak = peak.scatter_reduce(0, src[:, None].expand(-1, h), logits, "amax", include_self=True)
+        e = torch.exp(logits - peak[src])
+        total = torch.zeros(n, h, dtype=x.dtype, device=x.device).index_add(0, src, e)
+        attn = e / total[src]
+        off = src != dst
+        deg = torch.zeros(n, dtype=x.dtype, device=x.device).index_add(0, src[off], w[off])
+        inv_sqrt = torch.where(deg > 0, deg.clamp(min=1e-12).rsqrt(), torch.zeros_like(deg))
+        lap = torch.sparse_coo_tensor(torch.stack([src[off], dst[off]]),
+                                      -inv_sqrt[src[off]] * w[off] * inv_sqrt[dst[off]], (n, n),
+                                      check_invariants=False).coalesce()
+        v = self.v(x, lap).view(n, h, d)
+        out = torch.zeros(n, h, d, dtype=x.dtype, device=x.device).index_add(0, src, attn[..., None] * v[dst])
+        return self.out(out.reshape(n, h * d))
+
+
+def edge_list(weights: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """The non-zero entries of weight matrices (..., n, n) as an edge list over the flattened nodes."""
+    n = weights.shape[-1]
+    flat = weights.reshape(-1, n, n)
+    g, i, j = flat.nonzero(as_tuple=True)
+    return g * n + i, g * n + j, flat[g, i, j]
+
 
 class FeedForward(nn.Sequential):
     def __init__(self, dim: int, hidden: int, dropout: float):
@@ -113,9 +148,17 @@ class SpatialGraphEncoderLayer(nn.Module):
         self.ff = FeedForward(dim, ff, dropout)
         self.drop = nn.Dropout(dropout)
 
-    def forward(self, x: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
-        x = self.norm1(x + self.drop(self.attn(x, weights)))
+    def forward(self, x: torch.Tensor, weights: torch.Tensor, sparse: bool = False) -> torch.Tensor:
+        x = self.norm1(x + self.drop(graph_attention(self.attn, x, weights, sparse)))
         return self.norm2(x + self.drop(self.ff(x)))
+
+
+def graph_attention(attn: GraphMultiheadAttention, x: torch.Tensor, weights: torch.Tensor,
+                    sparse: bool) -> torch.Tensor:
+    """``attn`` on graphs ``x`` (..., n, D) with weights (..., n, n), through the edge list when ``sparse``."""
+    if not sparse:
+        return attn(x, weights)
+    return attn.forward_sparse(x.reshape(-1, x.shape[-1]), *edge_list(weights)).reshape(x.shape)
 
 
 class STGT(nn.Module):
@@ -123,15 +166,19 @@ class STGT(nn.Module):
     assignment logits (B, M + 1, N + 1).
 
     ``appearance_dim`` > 0 appends an appearance embedding to every box (the paper's SiamFC features); 0 uses
-    box geometry alone. ``dense=True`` replaces every graph (IoU weights) by a complete graph of weight 1
-    (plain multi-head attention), the dense baseline of the benchmark.
+    box geometry alone. ``graph`` says how the graph attention runs: ``masked`` (dense matrices, pairs without
+    an edge masked; fastest for the few dozen objects of a frame), ``sparse`` (edge lists; the same numbers,
+    cost growing with the number of overlapping pairs) or ``dense`` (every graph replaced by a complete graph
+    of weight 1: plain multi-head attention, the benchmark's dense baseline; not the paper's model).
     """
 
     def __init__(self, dim: int = 64, heads: int = 8, ff: int = 128, window: int = 5, appearance_dim: int = 0,
                  dropout: float = 0.1, cheb_k: int = 3, spatial_layers: int = 1, temporal_layers: int = 1,
-                 decoder_layers: int = 1, dense: bool = False):
+                 decoder_layers: int = 1, graph: str = "masked"):
         super().__init__()
-        self.window, self.dense, self.appearance_dim = window, dense, appearance_dim
+        if graph not in GRAPHS:
+            raise ValueError(f"graph={graph!r}: choose one of {', '.join(GRAPHS)}")
+        self.window, self.graph, self.appearance_dim = window, graph, appearance_dim
         feat = BOX_DIM + appearance_dim
         self.src_embed = nn.Linear(feat, dim)  # tracklet nodes
         self.tgt_embed = nn.Linear(feat, dim)  # detection nodes
@@ -153,7 +200,7 @@ class STGT(nn.Module):
 
     def _graph(self, boxes: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
         """Edge weights: IoU (> 0 is an edge; self-loops weigh 1), or 1 everywhere when dense; 0 to padding."""
-        w = torch.ones_like(pairwise_iou(boxes)) if self.dense else pairwise_iou(boxes)
+        w = torch.ones_like(pairwise_iou(boxes)) if self.graph == "dense" else pairwise_iou(boxes)
         eye = torch.eye(w.shape[-1], dtype=w.dtype, device=w.device)
         w = torch.maximum(w, eye)
         return w * (valid[..., :, None] & valid[..., None, :]).to(w.dtype)
@@ -165,7 +212,7 @@ class STGT(nn.Module):
         per_frame = x.transpose(1, 2)  # (B, T, N, D): one spatial graph per past frame
         weights = self._graph(tracks[..., :BOX_DIM].transpose(1, 2), track_mask[:, None, :].expand(b, t, n))
         for layer in self.spatial:
-            per_frame = layer(per_frame, weights)
+            per_frame = layer(per_frame, weights, self.graph == "sparse")
         x = per_frame.transpose(1, 2).reshape(b * n, t, -1)  # (B N, T, D): one sequence per tracklet
         return self.temporal(x).reshape(b, n, t, -1)
 
@@ -184,7 +231,7 @@ class STGT(nn.Module):
         sink_col = torch.cat([0.5 * det_mask.to(w.dtype), torch.ones(b, 1, dtype=w.dtype, device=w.device)], 1)
         w = torch.cat([w, sink_col[:, :, None]], dim=2)  # (B, M + 1, M + 1), sink linked to every detection
         for attn, norm in zip(self.dec_self, self.dec_norm, strict=True):
-            y = norm(y + attn(y, w))
+            y = norm(y + graph_attention(attn, y, w, self.graph == "sparse"))
 
         # every (detection or sink, tracklet or source) pair: the detection queries the tracklet's T frames
         q = y[:, :, None, :].expand(b, m + 1, n + 1, -1).reshape(-1, 1, y.shape[-1])
