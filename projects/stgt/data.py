@@ -16,11 +16,13 @@ Data sources (:class:`MotDataModule`):
   with simulated detections, a different seed per sequence; validation on other seeds;
 * a MOTChallenge split folder (``root: /data/MOT17/train``): the sequences' ground truth with their public
   detections (``det/det.txt``), or with simulated detections (``simulate: true``); validation on the last
-  ``val_fraction`` of each sequence's frames.
+  ``val_fraction`` of each sequence's frames. ``sequences`` picks folders by name or glob (``["*-FRCNN"]``:
+  MOT17 ships each sequence three times, once per public detector).
 """
 
 from __future__ import annotations
 
+from fnmatch import fnmatch
 from pathlib import Path
 
 import lightning as L
@@ -64,16 +66,24 @@ def sequence_samples(seq: Sequence, window: int, high_score: float = 0.6, low_sc
     histories: dict[int, list] = {}
     for row, obj in zip(seq.det[keep], ids[keep], strict=True):
         histories.setdefault(int(obj), []).append((int(row[0]), row[1:5], float(row[5])))
-    frames = frames or range(2, seq.length + 1)
+    for h in histories.values():
+        h.sort(key=lambda entry: entry[0])
+    frames_of = {o: np.array([f for f, _, _ in h]) for o, h in histories.items()}
+    frames = range(2, seq.length + 1) if frames is None else frames
     samples = []
     for t in frames:
-        alive = [o for o, h in histories.items() if any(t - window <= f < t for f, _, _ in h)]
+        # an object is a tracklet at t if it has a matched detection in frames t - window .. t - 1
+        alive = []
+        for o, fr in frames_of.items():
+            i = np.searchsorted(fr, t - window)
+            if i < len(fr) and fr[i] < t:
+                alive.append(o)
         cur = np.flatnonzero((seq.det[:, 0] == t) & (seq.det[:, 5] >= high_score))
         if not alive and not len(cur):
             continue
         tracks = np.zeros((len(alive), window, 4), dtype=np.float32)
         for i, o in enumerate(alive):
-            past = [h for h in histories[o] if h[0] < t]
+            past = histories[o][:np.searchsorted(frames_of[o], t)]
             tracks[i] = box_features(tracklet_window(past, t, window), image)
         col = {o: i for i, o in enumerate(alive)}
         det_target = np.array([col.get(int(ids[d]), len(alive)) for d in cur], dtype=np.int64)
@@ -100,14 +110,13 @@ def collate(samples: list[dict]) -> dict[str, torch.Tensor]:
     source target ``N_i`` (its own sample's tracklet count) moves to the padded ``N``."""
     n = max(1, max(len(s["tracks"]) for s in samples))
     m = max(1, max(len(s["dets"]) for s in samples))
-    b, t = len(samples), samples[0]["tracks"].shape[1] if len(samples[0]["tracks"]) else 1
-    feat = samples[0]["dets"].shape[1] if len(samples[0]["dets"]) else samples[0]["tracks"].shape[-1]
+    b, t, feat = len(samples), samples[0]["tracks"].shape[1], samples[0]["tracks"].shape[2]  # (N, T, F), N may be 0
     out = {"tracks": torch.zeros(b, n, t, feat), "track_mask": torch.zeros(b, n, dtype=torch.bool),
            "dets": torch.zeros(b, m, feat), "det_mask": torch.zeros(b, m, dtype=torch.bool),
            "det_target": torch.full((b, m), n, dtype=torch.long), "sink_target": torch.zeros(b, n)}
     for i, s in enumerate(samples):
         k, j = len(s["tracks"]), len(s["dets"])
-        out["tracks"][i, :k] = torch.from_numpy(s["tracks"]).reshape(k, -1, feat)[:, -t:]
+        out["tracks"][i, :k] = torch.from_numpy(s["tracks"])
         out["track_mask"][i, :k] = True
         out["dets"][i, :j] = torch.from_numpy(s["dets"])
         out["det_mask"][i, :j] = True
@@ -133,6 +142,7 @@ class MotDataModule(SplitLoaders, L.LightningDataModule):
         return make_loader(dataset, hp.batch_size, shuffle, hp.num_workers, hp.seed, collate_fn=collate)
 
     def _samples(self, seqs: list[Sequence], frames=None) -> list[dict]:
+        """Every sample of ``seqs`` (``frames(seq)``: which frames of each; default all)."""
         hp = self.hparams
         out = []
         for s in seqs:
@@ -164,6 +174,11 @@ class MotDataModule(SplitLoaders, L.LightningDataModule):
 
         self.train_set = AssignmentSamples(self._samples(seqs, lambda s: split(s, True)))
         self.val_set = AssignmentSamples(self._samples(seqs, lambda s: split(s, False)))
+        if not len(self.train_set) or not len(self.val_set):
+            raise DatasetNotFoundError(
+                f"{hp.root}: {len(self.train_set)} training and {len(self.val_set)} validation samples with "
+                f"data.init_args.val_fraction={hp.val_fraction}; the sequences are too short for this split, or "
+                "have no detections scoring >= data.init_args.high_score")
 
     def load_sequences(self) -> list[Sequence]:
         hp = self.hparams
@@ -171,9 +186,11 @@ class MotDataModule(SplitLoaders, L.LightningDataModule):
         if not root.is_dir():
             raise DatasetNotFoundError(f"data.init_args.root={root} is not a folder: give a MOTChallenge split "
                                        "folder such as MOT17/train, holding one folder per sequence")
-        names = hp.sequences or sorted(d.name for d in root.iterdir() if (d / "seqinfo.ini").is_file())
+        found = sorted(d.name for d in root.iterdir() if (d / "seqinfo.ini").is_file())
+        names = [n for n in found if any(fnmatch(n, pattern) for pattern in hp.sequences)] if hp.sequences else found
         if not names:
-            raise DatasetNotFoundError(f"{root}: no sequence folders (with seqinfo.ini) inside")
+            wanted = f" matching data.init_args.sequences={hp.sequences}" if hp.sequences else ""
+            raise DatasetNotFoundError(f"{root}: no sequence folders (with seqinfo.ini){wanted} inside")
         seqs = [load_sequence(root / n) for n in names]
         missing = [s.name for s in seqs if s.gt is None]
         if missing:

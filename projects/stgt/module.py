@@ -11,6 +11,7 @@ import torch
 
 from projects.stgt.losses import assignment_loss
 from projects.stgt.nets import STGT
+from shared.errors import UserFacingError
 from shared.schedules import per_step_scheduler, scaled_lr
 
 
@@ -26,13 +27,23 @@ class TransMOT(L.LightningModule):
         super().__init__()
         self.save_hyperparameters()
         if optimizer not in ("sgd", "adamw"):
-            raise ValueError(f"model.optimizer must be 'sgd' (the paper's) or 'adamw', got {optimizer!r}")
+            raise UserFacingError(f"model.optimizer must be 'sgd' (the paper's) or 'adamw', got {optimizer!r}")
+        if appearance_dim:
+            raise UserFacingError(f"model.appearance_dim={appearance_dim}: no data module here provides appearance "
+                                  "embeddings yet (MOT det.txt files have none); leave it at 0")
         self.net = STGT(dim, heads, ff, window, appearance_dim, dropout, cheb_k, spatial_layers, temporal_layers,
                         decoder_layers, graph)
 
     @property
     def window(self) -> int:
         return self.hparams.window
+
+    def on_fit_start(self) -> None:
+        window = getattr(self.trainer.datamodule, "hparams", {}).get("window")
+        if window is not None and window != self.hparams.window:
+            raise UserFacingError(f"data.init_args.window={window} but model.window={self.hparams.window}: the "
+                                  "tracklets the data builds must span the frames the model was built for; set both "
+                                  "to the same value (the paper: 5)")
 
     def forward(self, tracks, track_mask, dets, det_mask):
         return self.net(tracks, track_mask, dets, det_mask)

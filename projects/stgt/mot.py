@@ -6,8 +6,8 @@ Columns, as the MOTChallenge devkit defines them (MOT16 paper, Milan et al. 2016
 * ``det.txt``: ``frame, -1, left, top, width, height, score[, x, y, z]``;
 * ``gt.txt`` (MOT16/17/20): ``frame, id, left, top, width, height, consider, class, visibility``; ``consider=0``
   marks a box the evaluation ignores ("zero-marked"); classes are :data:`CLASSES`;
-* ``gt.txt`` (MOT15 / 2D MOT 2015, and motmetrics' TUD files): ``frame, id, left, top, width, height, 1, -1, -1,
-  -1``; no classes (``class`` is read as :data:`NO_CLASS`);
+* ``gt.txt`` (MOT15 / 2D MOT 2015, and motmetrics' TUD files; 10 columns): ``frame, id, left, top, width, height,
+  1, -1, -1, -1``; no classes (``class`` is read as :data:`NO_CLASS`);
 * result files: ``frame, id, left, top, width, height, score, -1, -1, -1``.
 
 Frames are 1-based; boxes are in pixels with (left, top) the top-left corner.
@@ -124,8 +124,8 @@ def read_gt(path: str | Path) -> np.ndarray:
     out = np.empty((len(rows), 9))
     for i, r in enumerate(rows):
         consider = r[6] if len(r) > 6 else 1.0
-        if len(r) == 9:
-            cls, vis = r[7], r[8]
+        if len(r) in (8, 9):  # MOT16+: class, then visibility
+            cls, vis = r[7], r[8] if len(r) == 9 else 1.0
         else:  # MOT15 layout: columns 8-10 are world coordinates, there are no classes
             cls, vis = NO_CLASS, 1.0
         out[i] = (r[0], r[1], r[2], r[3], r[4], r[5], consider, cls, vis)
@@ -165,9 +165,11 @@ def read_seqinfo(folder: Path) -> dict[str, str]:
         raise CorruptDataError(f"{path}: key {missing[0]} missing from [Sequence] (needs {', '.join(SEQINFO_KEYS)})")
     for key in ("frameRate", "seqLength", "imWidth", "imHeight"):
         try:
-            float(info[key])
+            value = float(info[key])
         except ValueError:
             raise CorruptDataError(f"{path}: {key} = {info[key]!r} is not a number") from None
+        if key != "frameRate" and (value != int(value) or value < 1):
+            raise CorruptDataError(f"{path}: {key} = {info[key]!r} must be a positive whole number")
     return info
 
 
@@ -177,8 +179,8 @@ def load_sequence(folder: str | Path, det_file: str | Path | None = None) -> Seq
     info = read_seqinfo(folder)
     det_path = Path(det_file) if det_file is not None else folder / "det" / "det.txt"
     gt_path = folder / "gt" / "gt.txt"
-    seq = Sequence(name=info["name"], frame_rate=float(info["frameRate"]), length=int(info["seqLength"]),
-                   width=int(info["imWidth"]), height=int(info["imHeight"]),
+    seq = Sequence(name=info["name"], frame_rate=float(info["frameRate"]), length=int(float(info["seqLength"])),
+                   width=int(float(info["imWidth"])), height=int(float(info["imHeight"])),
                    det=read_det(det_path) if det_path.is_file() else np.zeros((0, 6)),
                    gt=read_gt(gt_path) if gt_path.is_file() else None,
                    image_dir=folder / info["imDir"], image_ext=info["imExt"])

@@ -133,6 +133,26 @@ def edge_list(weights: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.
     return g * n + i, g * n + j, flat[g, i, j]
 
 
+class PairCrossAttention(nn.Module):
+    """Multi-head attention of every query ``y_m`` (B, M, D) over every tracklet's frames ``x_n`` (B, N, T, D):
+    ``out[m, n] = concat_h(softmax_t(q_mh · k_nth / √d) v_nth) W_O`` (B, M, N, D). Keys and values are projected
+    once per tracklet frame, not once per pair."""
+
+    def __init__(self, dim: int, heads: int, dropout: float = 0.0):
+        super().__init__()
+        self.heads, self.head_dim = heads, dim // heads
+        self.q, self.k, self.v, self.out = (nn.Linear(dim, dim) for _ in range(4))
+        self.drop = nn.Dropout(dropout)
+
+    def forward(self, y: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+        q = self.q(y).unflatten(-1, (self.heads, self.head_dim))  # (B, M, H, d)
+        k = self.k(x).unflatten(-1, (self.heads, self.head_dim))  # (B, N, T, H, d)
+        v = self.v(x).unflatten(-1, (self.heads, self.head_dim))
+        attn = torch.einsum("bmhd,bnthd->bmnht", q, k) / math.sqrt(self.head_dim)
+        attn = self.drop(torch.softmax(attn, dim=-1))
+        return self.out(torch.einsum("bmnht,bnthd->bmnhd", attn, v).flatten(-2))
+
+
 class FeedForward(nn.Sequential):
     def __init__(self, dim: int, hidden: int, dropout: float):
         super().__init__(nn.Linear(dim, hidden), nn.ReLU(), nn.Dropout(dropout), nn.Linear(hidden, dim))
@@ -192,7 +212,7 @@ class STGT(nn.Module):
         self.f_snk = nn.Parameter(torch.randn(dim) * 0.02)
         self.dec_self = nn.ModuleList(GraphMultiheadAttention(dim, heads, cheb_k) for _ in range(decoder_layers))
         self.dec_norm = nn.ModuleList(nn.LayerNorm(dim) for _ in range(decoder_layers))
-        self.cross = nn.MultiheadAttention(dim, heads, dropout=dropout, batch_first=True)
+        self.cross = PairCrossAttention(dim, heads, dropout)
         self.cross_norm = nn.LayerNorm(dim)
         self.ff = FeedForward(dim, ff, dropout)
         self.ff_norm = nn.LayerNorm(dim)
@@ -208,7 +228,11 @@ class STGT(nn.Module):
     def encode(self, tracks: torch.Tensor, track_mask: torch.Tensor) -> torch.Tensor:
         """Tracklets (B, N, T, F) with validity (B, N) → encoded (B, N, T, D)."""
         b, n, t, _ = tracks.shape
-        x = self.src_embed(tracks) + self.time_embed[-t:]
+        if t != self.window or tracks.shape[-1] != BOX_DIM + self.appearance_dim:
+            raise ValueError(f"tracklets of {t} frames x {tracks.shape[-1]} features, but the model was built for "
+                             f"window={self.window} frames x {BOX_DIM + self.appearance_dim} features; set "
+                             "data.init_args.window equal to model.window")
+        x = self.src_embed(tracks) + self.time_embed
         per_frame = x.transpose(1, 2)  # (B, T, N, D): one spatial graph per past frame
         weights = self._graph(tracks[..., :BOX_DIM].transpose(1, 2), track_mask[:, None, :].expand(b, t, n))
         for layer in self.spatial:
@@ -221,7 +245,6 @@ class STGT(nn.Module):
         """Assignment logits (B, M + 1, N + 1): rows detections then the sink, columns tracklets then the
         source. Padded rows / columns are left in place (the loss and the readers mask them)."""
         b, n, t, _ = tracks.shape
-        m = dets.shape[1]
         memory = self.encode(tracks, track_mask)
         memory = torch.cat([memory, self.f_src.expand(b, 1, t, -1)], dim=1)  # (B, N + 1, T, D)
 
@@ -234,11 +257,9 @@ class STGT(nn.Module):
             y = norm(y + graph_attention(attn, y, w, self.graph == "sparse"))
 
         # every (detection or sink, tracklet or source) pair: the detection queries the tracklet's T frames
-        q = y[:, :, None, :].expand(b, m + 1, n + 1, -1).reshape(-1, 1, y.shape[-1])
-        kv = memory[:, None].expand(b, m + 1, n + 1, t, -1).reshape(-1, t, y.shape[-1])
-        z = self.cross_norm(q + self.cross(q, kv, kv, need_weights=False)[0])
+        z = self.cross_norm(y[:, :, None, :] + self.cross(y, memory))  # (B, M + 1, N + 1, D)
         z = self.ff_norm(z + self.ff(z))
-        return self.head(z).reshape(b, m + 1, n + 1)
+        return self.head(z).squeeze(-1)
 
     @torch.no_grad()
     def assignment(self, tracks, track_mask, dets, det_mask) -> tuple[torch.Tensor, torch.Tensor]:

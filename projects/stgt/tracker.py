@@ -19,11 +19,12 @@ Associations (``method``):
   (IoU >= ``iou_high``), then low-score detections (``low_score`` <= s < ``high_score``) against the tracked
   tracks left (IoU >= ``iou_low``), then tentative tracks against the high-score detections left;
 * ``stgt``: the paper's cascade (its section 4.4; :meth:`Tracker._associate_stgt`): Match-with-Motion (long,
-  unbroken tracks against every candidate by Kalman IoU > 0.75), then the graph transformer on the high-score
+  unbroken tracks against every candidate by Kalman IoU >= 0.75), then the graph transformer on the high-score
   candidates and the tracks seen within its window, then long-occluded tracks by the distance of box
   top-centres, then duplicate removal;
 * ``stgt_nomotion``, ``stgt_nolongterm``: the paper's ablations without the first / the third stage;
-* ``stgt_nocascade``: the graph transformer alone (high-score candidates, tracks seen within the window).
+* ``stgt_nocascade``: the graph transformer alone (high-score candidates, tracks seen within the window; no
+  Match-with-Motion, no long-term stage, no duplicate removal).
 """
 
 from __future__ import annotations
@@ -184,7 +185,7 @@ class Tracker:
         """The cascade of the paper's section 4.4 (stages switched off by the ablation methods).
 
         1. Match-with-Motion: tracks matched in each of the last ``motion_frames`` frames against every
-           candidate, IoU of the Kalman prediction > ``iou_motion`` (Hungarian); then candidates scoring below
+           candidate, IoU of the Kalman prediction >= ``iou_motion`` (Hungarian); then candidates scoring below
            ``high_score`` are dropped.
         2. The graph transformer: tracks matched within the last ``window`` frames (tentative ones included)
            against the candidates left; Hungarian on the detection rows' probabilities of the tracklet columns,
@@ -196,6 +197,7 @@ class Tracker:
            ``duplicate_cover``) is deleted; the rest may start tracks.
         """
         motion, long_term = self.method in ("stgt", "stgt_nolongterm"), self.method in ("stgt", "stgt_nomotion")
+        dedup = self.method != "stgt_nocascade"
         cand = list(range(len(dets)))
         matches, tracks = [], list(self.tracks)
         if motion:
@@ -210,7 +212,7 @@ class Tracker:
             old = [t for t in tracks if self.frame - t.last_frame > self.window]
             m3, _, cand = self._top_match(old, dets, cand)
             matches += m3
-        if matches and cand:
+        if dedup and matches and cand:
             matched = np.array([dets[d, :4] for _, d in matches])
             cover = _intersection(dets[cand, :4], matched) / np.maximum(dets[cand, 2] * dets[cand, 3], 1e-9)[:, None]
             cand = [d for d, c in zip(cand, cover.max(1), strict=True) if c <= self.cfg.duplicate_cover]
@@ -234,6 +236,8 @@ class Tracker:
         from projects.stgt.nets import tracklet_tensors
 
         inputs = tracklet_tensors([t.history for t in tracks], dets[idx], self.frame, self.window, self.image_size)
+        device = next(iter(self.model.parameters()), torch.zeros(0)).device
+        inputs = {k: v.to(device) for k, v in inputs.items()}
         self.model.eval()
         with torch.no_grad():
             det_prob, _ = self.model.assignment(**inputs)

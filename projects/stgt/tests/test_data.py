@@ -50,6 +50,21 @@ def test_collate_pads_and_moves_the_source_index():
     assert batch["det_target"][1, 0] == 2  # "source of a 1-tracklet sample" is column N = 2 after padding
 
 
+def test_collate_keeps_the_window_when_the_first_sample_has_no_tracklets():
+    empty = {"tracks": np.zeros((0, 5, 4), np.float32), "dets": np.ones((2, 4), np.float32),
+             "det_target": np.array([0, 0]), "sink_target": np.zeros(0, np.float32)}
+    full = {"tracks": np.random.default_rng(0).random((3, 5, 4)).astype(np.float32),
+            "dets": np.ones((1, 4), np.float32), "det_target": np.array([1]), "sink_target": np.zeros(3, np.float32)}
+    batch = collate([empty, full])
+    assert batch["tracks"].shape == (2, 3, 5, 4)
+    assert batch["tracks"][1].numpy() == pytest.approx(full["tracks"])
+    assert batch["det_target"][0].tolist() == [3, 3]  # both detections of the empty sample are new objects
+
+
+def test_an_empty_frame_range_gives_no_samples():
+    assert sequence_samples(tiny_sequence(), window=2, frames=range(5, 5)) == []
+
+
 def test_occlusion_by_hand():
     boxes = np.array([[0, 0, 10, 20], [0, 0, 10, 30], [50, 0, 10, 10]], float)  # box 1 is nearer than box 0
     np.testing.assert_allclose(occlusion(boxes), [1.0, 0.0, 0.0])
@@ -83,6 +98,9 @@ def test_datamodule_on_a_mot_split_folder():
     dm = MotDataModule(root=str(FIXTURES / "MOT17" / "train"), batch_size=4, val_fraction=0.2)
     dm.setup()
     assert len(dm.train_set) > len(dm.val_set) > 0
+    one = MotDataModule(root=str(FIXTURES / "MOT17" / "train"), sequences=["*-04-*"], batch_size=4)
+    one.setup()
+    assert len(one.train_set) < len(dm.train_set)
     batch = next(iter(dm.train_dataloader()))
     assert batch["tracks"].shape[0] == 4 and batch["tracks"].shape[2] == 5
 
@@ -92,6 +110,8 @@ def test_datamodule_errors_name_the_folder(tmp_path: Path):
         MotDataModule(root=str(tmp_path / "nope")).setup()
     with pytest.raises(DatasetNotFoundError, match="no sequence folders"):
         MotDataModule(root=str(tmp_path)).setup()
+    with pytest.raises(DatasetNotFoundError, match="val_fraction=0.0;"):
+        MotDataModule(root=str(FIXTURES / "MOT17" / "train"), val_fraction=0.0).setup()
     seq = tiny_sequence()
     seq.gt = None
     write_sequence(tmp_path / "test_split" / "S1", seq)

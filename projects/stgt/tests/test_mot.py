@@ -69,6 +69,19 @@ def test_malformed_sequence_folders():
         load_sequence(BAD)
 
 
+def test_eight_column_ground_truth_keeps_its_class_and_lengths_must_be_whole(tmp_path: Path):
+    (tmp_path / "gt.txt").write_text("1,1,10,20,30,60,1,7\n")
+    gt = read_gt(tmp_path / "gt.txt")
+    assert gt[0, 7] == 7 and gt[0, 8] == 1
+    seq = tmp_path / "S"
+    (seq / "det").mkdir(parents=True)
+    (seq / "det" / "det.txt").write_text("1,-1,10,20,30,60,0.9,-1,-1,-1\n")
+    (seq / "seqinfo.ini").write_text("[Sequence]\nname=S\nimDir=img1\nframeRate=25\nseqLength=30.5\n"
+                                     "imWidth=640\nimHeight=480\nimExt=.jpg\n")
+    with pytest.raises(CorruptDataError, match="seqLength = '30.5' must be a positive whole number"):
+        load_sequence(seq)
+
+
 def test_write_and_read_back(tmp_path: Path):
     seq = load_sequence(FIXTURES / "MOT17" / "train" / "MOT17-04-FRCNN")
     again = load_sequence(write_sequence(tmp_path / "copy", seq))
