@@ -80,7 +80,7 @@ def crowd(k: int, window: int, seed: int = 0) -> tuple[dict, int]:
 
 
 @torch.no_grad()
-def forward_ms(fn, repeats: int = 5) -> float:
+def forward_ms(fn, repeats: int = 10) -> float:
     fn()
     times = []
     for _ in range(repeats):
