@@ -20,13 +20,15 @@ from shared.errors import DatasetNotFoundError, UserFacingError, user_message
 EMBEDDED = {"TUD-Campus": 71, "TUD-Stadtmitte": 179}  # frames; 640 x 480 at 25 fps (MOT15)
 
 
-def embedded_sequence(name: str, sim_seed: int = 0):
-    """A TUD sequence of motmetrics with detections from :class:`~projects.stgt.simulate.DetectorSimulator`."""
+def embedded_sequence(name: str, sim_seed: int = 0, embedding_dim: int = 0):
+    """A TUD sequence of motmetrics with detections (and, with ``embedding_dim``, simulated appearance
+    embeddings) from :class:`~projects.stgt.simulate.DetectorSimulator`."""
     from projects.stgt.mot import Sequence, motmetrics_data, read_gt
     from projects.stgt.simulate import DetectorSimulator
 
     gt = read_gt(motmetrics_data(name) / "gt.txt")
-    return DetectorSimulator()(Sequence(name, 25.0, EMBEDDED[name], 640, 480, gt=gt), sim_seed)
+    return DetectorSimulator(embedding_dim=embedding_dim)(Sequence(name, 25.0, EMBEDDED[name], 640, 480, gt=gt),
+                                                          sim_seed)
 
 
 def load_model(ckpt: str | None, method: str):
@@ -55,10 +57,19 @@ def track_main(argv: list[str]) -> Path:
     parser.add_argument("--max-age", type=int, default=TrackerConfig.max_age, help="frames a lost track lives")
     args = parser.parse_args(argv)
     model = load_model(args.ckpt, args.method)
-    seq = embedded_sequence(args.seq, args.sim_seed) if args.seq in EMBEDDED else load_sequence(args.seq, args.det)
+    width = model.appearance_dim if model is not None else 0
+    seq = embedded_sequence(args.seq, args.sim_seed, width) if args.seq in EMBEDDED else \
+        load_sequence(args.seq, args.det)
     if not len(seq.det):
         raise DatasetNotFoundError(f"{args.seq}: no detections to track (det/det.txt is missing or empty); pass "
                                    "--det FILE")
+    found = 0 if seq.det_feat is None else seq.det_feat.shape[1]
+    if model is not None and found != width:
+        raise UserFacingError(f"{args.seq}: the detections carry {found} embedding columns but the checkpoint's "
+                              f"model takes {width} (model.appearance_dim); track with a matching detection file "
+                              "(--det) or checkpoint")
+    if model is None:
+        seq.det_feat = None  # the baselines use boxes only
     tracker = Tracker(args.method, TrackerConfig(max_age=args.max_age), model=model)
     start = time.perf_counter()
     rows = tracker.run(seq)

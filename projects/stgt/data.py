@@ -12,6 +12,8 @@ frames, ground-truth boxes replaced by the detector's boxes matched to them by I
 
 Data sources (:class:`MotDataModule`):
 
+* appearance embeddings (``appearance_dim`` > 0) are appended to every box: read from the detection files'
+  columns after the tenth, or simulated (:class:`~projects.stgt.simulate.DetectorSimulator`);
 * embedded default (``root: null``): synthetic pedestrian scenes (:func:`~projects.stgt.simulate.synthetic_sequence`)
   with simulated detections, a different seed per sequence; validation on other seeds;
 * a MOTChallenge split folder (``root: /data/MOT17/train``): the sequences' ground truth with their public
@@ -35,7 +37,7 @@ from projects.stgt.evaluate import box_iou
 from projects.stgt.mot import Sequence, load_sequence
 from projects.stgt.nets import box_features, tracklet_window
 from projects.stgt.simulate import DetectorSimulator, synthetic_sequence
-from shared.errors import DatasetNotFoundError
+from shared.errors import CorruptDataError, DatasetNotFoundError
 from shared.sampling import SplitLoaders, make_loader
 
 
@@ -63,12 +65,15 @@ def sequence_samples(seq: Sequence, window: int, high_score: float = 0.6, low_sc
     ids = match_detections(seq)
     image = (float(seq.width), float(seq.height))
     keep = (seq.det[:, 5] >= low_score) & (ids >= 0)
+    feat = seq.det_feat
+    appearance = 0 if feat is None else feat.shape[1]
     histories: dict[int, list] = {}
-    for row, obj in zip(seq.det[keep], ids[keep], strict=True):
-        histories.setdefault(int(obj), []).append((int(row[0]), row[1:5], float(row[5])))
+    for k in np.flatnonzero(keep):
+        entry = (int(seq.det[k, 0]), seq.det[k, 1:5], float(seq.det[k, 5]))
+        histories.setdefault(int(ids[k]), []).append(entry if feat is None else (*entry, feat[k]))
     for h in histories.values():
         h.sort(key=lambda entry: entry[0])
-    frames_of = {o: np.array([f for f, _, _ in h]) for o, h in histories.items()}
+    frames_of = {o: np.array([entry[0] for entry in h]) for o, h in histories.items()}
     frames = range(2, seq.length + 1) if frames is None else frames
     samples = []
     for t in frames:
@@ -81,15 +86,19 @@ def sequence_samples(seq: Sequence, window: int, high_score: float = 0.6, low_sc
         cur = np.flatnonzero((seq.det[:, 0] == t) & (seq.det[:, 5] >= high_score))
         if not alive and not len(cur):
             continue
-        tracks = np.zeros((len(alive), window, 4), dtype=np.float32)
+        tracks = np.zeros((len(alive), window, 4 + appearance), dtype=np.float32)
         for i, o in enumerate(alive):
             past = histories[o][:np.searchsorted(frames_of[o], t)]
-            tracks[i] = box_features(tracklet_window(past, t, window), image)
+            win = tracklet_window(past, t, window)
+            tracks[i] = np.concatenate([box_features(win[:, :4], image), win[:, 4:]], 1)
         col = {o: i for i, o in enumerate(alive)}
         det_target = np.array([col.get(int(ids[d]), len(alive)) for d in cur], dtype=np.int64)
         sink = np.ones(len(alive), dtype=np.float32)
         sink[det_target[det_target < len(alive)]] = 0
-        samples.append({"tracks": tracks, "dets": box_features(seq.det[cur, 1:5], image).astype(np.float32),
+        dets = box_features(seq.det[cur, 1:5], image)
+        if feat is not None:
+            dets = np.concatenate([dets, feat[cur]], 1)
+        samples.append({"tracks": tracks, "dets": dets.astype(np.float32),
                         "det_target": det_target, "sink_target": sink})
     return samples
 
@@ -132,10 +141,10 @@ class MotDataModule(SplitLoaders, L.LightningDataModule):
     def __init__(self, root: str | None = None, sequences: list[str] | None = None, simulate: bool = False,
                  window: int = 5, high_score: float = 0.6, low_score: float = 0.1, train_sequences: int = 16,
                  val_sequences: int = 4, sequence_length: int = 150, people: int = 12, val_fraction: float = 0.2,
-                 batch_size: int = 32, num_workers: int = 0, seed: int | None = None):
+                 appearance_dim: int = 0, batch_size: int = 32, num_workers: int = 0, seed: int | None = None):
         super().__init__()
         self.save_hyperparameters()
-        self.detector = DetectorSimulator()
+        self.detector = DetectorSimulator(embedding_dim=appearance_dim)
 
     def _loader(self, dataset, shuffle: bool):
         hp = self.hparams
@@ -167,6 +176,11 @@ class MotDataModule(SplitLoaders, L.LightningDataModule):
             if not len(s.det):
                 raise DatasetNotFoundError(f"{hp.root}/{s.name}: no detections (det/det.txt); give them, or set "
                                            "data.init_args.simulate=true to simulate them from the ground truth")
+            found = 0 if s.det_feat is None else s.det_feat.shape[1]
+            if found != hp.appearance_dim:
+                raise CorruptDataError(
+                    f"{hp.root}/{s.name}/det/det.txt: {found} embedding columns after the tenth, but "
+                    f"data.init_args.appearance_dim={hp.appearance_dim}; set it (and model.appearance_dim) to {found}")
 
         def split(s: Sequence, train: bool) -> range:
             cut = int(s.length * (1 - hp.val_fraction))

@@ -28,9 +28,6 @@ class TransMOT(L.LightningModule):
         self.save_hyperparameters()
         if optimizer not in ("sgd", "adamw"):
             raise UserFacingError(f"model.optimizer must be 'sgd' (the paper's) or 'adamw', got {optimizer!r}")
-        if appearance_dim:
-            raise UserFacingError(f"model.appearance_dim={appearance_dim}: no data module here provides appearance "
-                                  "embeddings yet (MOT det.txt files have none); leave it at 0")
         self.net = STGT(dim, heads, ff, window, appearance_dim, dropout, cheb_k, spatial_layers, temporal_layers,
                         decoder_layers, graph)
 
@@ -39,11 +36,14 @@ class TransMOT(L.LightningModule):
         return self.hparams.window
 
     def on_fit_start(self) -> None:
-        window = getattr(self.trainer.datamodule, "hparams", {}).get("window")
-        if window is not None and window != self.hparams.window:
-            raise UserFacingError(f"data.init_args.window={window} but model.window={self.hparams.window}: the "
-                                  "tracklets the data builds must span the frames the model was built for; set both "
-                                  "to the same value (the paper: 5)")
+        data = getattr(self.trainer.datamodule, "hparams", {})
+        for key, why in (("window", "the tracklets the data builds must span the frames the model was built for "
+                                    "(the paper: 5)"),
+                         ("appearance_dim", "the data's embeddings must have the width the model takes (0: boxes "
+                                            "only)")):
+            if data.get(key) is not None and data[key] != self.hparams[key]:
+                raise UserFacingError(f"data.init_args.{key}={data[key]} but model.{key}={self.hparams[key]}: {why}; "
+                                      "set both to the same value")
 
     def forward(self, tracks, track_mask, dets, det_mask):
         return self.net(tracks, track_mask, dets, det_mask)

@@ -3,7 +3,8 @@ result files trackers submit.
 
 Columns, as the MOTChallenge devkit defines them (MOT16 paper, Milan et al. 2016, Table 2 and 3):
 
-* ``det.txt``: ``frame, -1, left, top, width, height, score[, x, y, z]``;
+* ``det.txt``: ``frame, -1, left, top, width, height, score[, x, y, z[, f_1 ... f_A]]``; columns after the tenth
+  are read as the box's appearance embedding (the layout DeepSORT's ``generate_detections`` writes);
 * ``gt.txt`` (MOT16/17/20): ``frame, id, left, top, width, height, consider, class, visibility``; ``consider=0``
   marks a box the evaluation ignores ("zero-marked"); classes are :data:`CLASSES`;
 * ``gt.txt`` (MOT15 / 2D MOT 2015, and motmetrics' TUD files; 10 columns): ``frame, id, left, top, width, height,
@@ -36,7 +37,8 @@ class Sequence:
     """One MOTChallenge sequence in memory.
 
     ``gt`` rows: ``frame, id, left, top, width, height, consider, class, visibility`` (float64; MOT15 files get
-    ``class = -1`` and ``visibility = 1``); ``det`` rows: ``frame, left, top, width, height, score``.
+    ``class = -1`` and ``visibility = 1``); ``det`` rows: ``frame, left, top, width, height, score``;
+    ``det_feat`` (same rows, A columns): the detections' appearance embeddings, when the file has them.
     """
 
     name: str
@@ -46,12 +48,17 @@ class Sequence:
     height: int
     det: np.ndarray = field(default_factory=lambda: np.zeros((0, 6)))
     gt: np.ndarray | None = None
+    det_feat: np.ndarray | None = None
     image_dir: Path | None = None
     image_ext: str = ".jpg"
 
     def frame_det(self, frame: int) -> np.ndarray:
         """Detections of one frame as ``(K, 5)``: ``left, top, width, height, score``."""
         return self.det[self.det[:, 0] == frame, 1:6]
+
+    def frame_feat(self, frame: int) -> np.ndarray | None:
+        """Appearance embeddings of one frame's detections (same order as :meth:`frame_det`), or None."""
+        return None if self.det_feat is None else self.det_feat[self.det[:, 0] == frame]
 
     def frame_gt(self, frame: int) -> np.ndarray:
         """Ground-truth rows of one frame (all columns)."""
@@ -90,14 +97,28 @@ def _read_rows(path: Path, min_cols: int, what: str) -> list[list[float]]:
     return rows
 
 
-def read_det(path: str | Path) -> np.ndarray:
-    """A detection file (``det/det.txt`` or any MOT result file) as ``(K, 6)``: frame, left, top, w, h, score."""
+def read_det(path: str | Path, features: bool = False):
+    """A detection file (``det/det.txt`` or any MOT result file) as ``(K, 6)``: frame, left, top, w, h, score.
+
+    With ``features=True`` returns ``(det, feat)``: ``feat`` (K, A) holds the columns after the tenth (every row
+    must have the same number), or is None when the file has ten columns or fewer."""
     path = Path(path)
     if not path.is_file():
         raise DatasetNotFoundError(f"{path} not found: a MOTChallenge detection file, one box a line")
     rows = _read_rows(path, 7, "detection")
     arr = np.asarray([r[:7] for r in rows], dtype=np.float64).reshape(-1, 7)
-    return arr[:, [0, 2, 3, 4, 5, 6]]
+    det = arr[:, [0, 2, 3, 4, 5, 6]]
+    if not features:
+        return det
+    widths = {len(r) for r in rows}
+    if not rows or max(widths) <= 10:
+        return det, None
+    if len(widths) > 1:
+        lineno = next(i for i, r in enumerate(rows, 1) if len(r) != len(rows[0]))
+        raise CorruptDataError(f"{path}: row {lineno} (counting non-empty lines) has {len(rows[lineno - 1])} columns "
+                               f"but the first has {len(rows[0])}; rows with appearance embeddings must all have "
+                               "the same length")
+    return det, np.asarray([r[10:] for r in rows], dtype=np.float64)
 
 
 def read_tracks(path: str | Path) -> np.ndarray:
@@ -179,9 +200,9 @@ def load_sequence(folder: str | Path, det_file: str | Path | None = None) -> Seq
     info = read_seqinfo(folder)
     det_path = Path(det_file) if det_file is not None else folder / "det" / "det.txt"
     gt_path = folder / "gt" / "gt.txt"
+    det, feat = read_det(det_path, features=True) if det_path.is_file() else (np.zeros((0, 6)), None)
     seq = Sequence(name=info["name"], frame_rate=float(info["frameRate"]), length=int(float(info["seqLength"])),
-                   width=int(float(info["imWidth"])), height=int(float(info["imHeight"])),
-                   det=read_det(det_path) if det_path.is_file() else np.zeros((0, 6)),
+                   width=int(float(info["imWidth"])), height=int(float(info["imHeight"])), det=det, det_feat=feat,
                    gt=read_gt(gt_path) if gt_path.is_file() else None,
                    image_dir=folder / info["imDir"], image_ext=info["imExt"])
     if not det_path.is_file() and seq.gt is None:
@@ -195,15 +216,17 @@ def load_sequence(folder: str | Path, det_file: str | Path | None = None) -> Seq
 
 
 def write_sequence(folder: str | Path, seq: Sequence) -> Path:
-    """Write ``seq`` in the MOTChallenge layout (seqinfo.ini, det/det.txt, gt/gt.txt; no images)."""
+    """Write ``seq`` in the MOTChallenge layout (seqinfo.ini, det/det.txt with any embeddings after the tenth
+    column, gt/gt.txt; no images)."""
     folder = Path(folder)
     (folder / "det").mkdir(parents=True, exist_ok=True)
     lines = ["[Sequence]", f"name={seq.name}", "imDir=img1", f"frameRate={seq.frame_rate:g}",
              f"seqLength={seq.length}", f"imWidth={seq.width}", f"imHeight={seq.height}", f"imExt={seq.image_ext}"]
     (folder / "seqinfo.ini").write_text("\n".join(lines) + "\n")
     with (folder / "det" / "det.txt").open("w") as f:
-        for fr, x, y, w, h, s in seq.det:
-            f.write(f"{int(fr)},-1,{x:.2f},{y:.2f},{w:.2f},{h:.2f},{s:.4f},-1,-1,-1\n")
+        for i, (fr, x, y, w, h, s) in enumerate(seq.det):
+            extra = "" if seq.det_feat is None else "," + ",".join(f"{v:.5f}" for v in seq.det_feat[i])
+            f.write(f"{int(fr)},-1,{x:.2f},{y:.2f},{w:.2f},{h:.2f},{s:.4f},-1,-1,-1{extra}\n")
     if seq.gt is not None:
         (folder / "gt").mkdir(exist_ok=True)
         with (folder / "gt" / "gt.txt").open("w") as f:

@@ -12,7 +12,11 @@ detections a pedestrian detector would give, with the failure modes the paper's 
   get the low scores a two-stage (high / low score) association is meant to recover;
 * **box noise**: centre ``+ N(0, pos_std * h)``, width and height ``* exp(N(0, size_std))``;
 * **false positives**: ``Poisson(fp_per_frame)`` boxes a frame, pedestrian-shaped (height drawn from the
-  sequence's own heights, width 0.41 h) anywhere in the image, scores ``U(fp_score_low, fp_score_high)``.
+  sequence's own heights, width 0.41 h) anywhere in the image, scores ``U(fp_score_low, fp_score_high)``;
+* **appearance embeddings** (``embedding_dim`` > 0, off by default): a re-ID network simulated as one random
+  unit vector ``p_id`` per person (fixed by the id) and, per detection, ``normalise(p_id + σ ε / √(1 - o))``,
+  ``ε ~ N(0, I / A)``, ``σ = embedding_noise``: occluded boxes give noisier embeddings; a false positive gets a
+  random unit vector.
 
 :func:`synthetic_sequence` makes ground truth to train on: pedestrians walking at constant velocity with small
 accelerations across a 640 x 480 view at 25 fps (TUD's size and rate), height growing with the image row
@@ -27,6 +31,10 @@ from dataclasses import asdict, dataclass
 import numpy as np
 
 from projects.stgt.mot import Sequence
+
+
+def _unit(x: np.ndarray) -> np.ndarray:
+    return x / np.maximum(np.linalg.norm(x, axis=-1, keepdims=True), 1e-12)
 
 
 def occlusion(boxes: np.ndarray, grid: tuple[int, int] = (16, 8)) -> np.ndarray:
@@ -67,6 +75,8 @@ class DetectorSimulator:
     fp_per_frame: float = 0.5
     fp_score_low: float = 0.05
     fp_score_high: float = 0.65
+    embedding_dim: int = 0
+    embedding_noise: float = 0.5
 
     def __call__(self, seq: Sequence, seed: int) -> Sequence:
         """``seq`` with ``det`` replaced by simulated detections drawn from its ground truth with ``seed``."""
@@ -75,9 +85,10 @@ class DetectorSimulator:
         rng = np.random.default_rng(seed)
         gt = seq.gt[(seq.gt[:, 6] != 0) & np.isin(seq.gt[:, 7], (1, -1))]
         heights = gt[:, 5] if len(gt) else np.array([100.0])
-        rows = []
+        rows, feats = [], []
         for frame in range(1, seq.length + 1):
-            boxes = gt[gt[:, 0] == frame, 2:6]
+            in_frame = gt[gt[:, 0] == frame]
+            boxes = in_frame[:, 2:6]
             occ = occlusion(boxes)
             keep = rng.random(len(boxes)) < (1 - self.miss_rate) * (1 - occ) ** self.occlusion_power
             b, o = boxes[keep], occ[keep]
@@ -95,9 +106,22 @@ class DetectorSimulator:
             det = np.concatenate([np.stack([cx - w / 2, cy - h / 2, w, h, s], 1),
                                   np.stack([fx, fy, fw, fh, fs], 1)])
             rows.append(np.concatenate([np.full((len(det), 1), frame), det], 1))
+            if self.embedding_dim:
+                feats.append(np.concatenate([self.embed(in_frame[keep, 1], o, rng),
+                                             _unit(rng.normal(size=(n_fp, self.embedding_dim)))]))
         det = np.concatenate(rows) if rows else np.zeros((0, 6))
+        feat = (np.concatenate(feats) if feats else np.zeros((0, self.embedding_dim))) if self.embedding_dim else None
         return Sequence(name=seq.name, frame_rate=seq.frame_rate, length=seq.length, width=seq.width,
-                        height=seq.height, det=det, gt=seq.gt, image_dir=seq.image_dir, image_ext=seq.image_ext)
+                        height=seq.height, det=det, gt=seq.gt, det_feat=feat, image_dir=seq.image_dir,
+                        image_ext=seq.image_ext)
+
+    def embed(self, ids: np.ndarray, occluded: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        """Simulated re-ID embeddings of people ``ids`` with occluded fractions ``occluded``."""
+        proto = np.stack([_unit(np.random.default_rng([7, int(i)]).normal(size=self.embedding_dim)) for i in ids])
+        proto = proto.reshape(len(ids), self.embedding_dim)
+        noise = rng.normal(size=proto.shape) / np.sqrt(self.embedding_dim)
+        scale = self.embedding_noise / np.sqrt(np.clip(1 - occluded, 0.05, 1))[:, None]
+        return _unit(proto + scale * noise)
 
     def describe(self) -> dict[str, float]:
         return asdict(self)

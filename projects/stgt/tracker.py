@@ -57,6 +57,7 @@ class TrackerConfig:
     iou_motion: float = 0.75
     min_prob: float = 0.5
     max_dtop: float = 0.5
+    max_appearance: float = 0.8  # with embeddings, the long-term cost may reach max_dtop + max_appearance
     duplicate_cover: float = 0.7
 
 
@@ -104,16 +105,21 @@ class Tracker:
         self.window = window or (model.window if model is not None else 10)
         self.image_size = image_size
         self.tracks: list[Track] = []
+        self.feats: np.ndarray | None = None  # the current frame's embeddings, if any
         self.next_id = 1
         self.frame = 0
 
     # ------------------------------------------------------------------ life cycle
-    def step(self, frame: int, dets: np.ndarray) -> list[tuple[int, np.ndarray, float]]:
-        """Advance to ``frame`` with its detections ``(K, 5)`` (left, top, w, h, score); returns the
-        ``(id, box, score)`` of every track reported in this frame."""
+    def step(self, frame: int, dets: np.ndarray, feats: np.ndarray | None = None
+             ) -> list[tuple[int, np.ndarray, float]]:
+        """Advance to ``frame`` with its detections ``(K, 5)`` (left, top, w, h, score) and, optionally, their
+        appearance embeddings ``(K, A)``; returns the ``(id, box, score)`` of every track reported in this
+        frame. Embeddings go into the tracks' histories (the transformer's inputs) and the long-term stage."""
         self.frame = frame
         dets = np.asarray(dets, dtype=np.float64).reshape(-1, 5)
-        dets = dets[dets[:, 4] >= self.cfg.low_score]
+        keep = dets[:, 4] >= self.cfg.low_score
+        dets = dets[keep]
+        self.feats = None if feats is None else np.asarray(feats, dtype=np.float64)[keep]
         for t in self.tracks:
             t.kf.predict()
         matches, unmatched = getattr(self, f"_associate_{self.method.split('_')[0]}")(dets)
@@ -121,7 +127,7 @@ class Tracker:
         for t, d in matches:
             t.kf.update(dets[d, :4])
             t.score = float(dets[d, 4])
-            t.history.append((frame, dets[d, :4].copy(), t.score))
+            t.history.append(self._entry(frame, dets, d))
             t.streak = t.streak + 1 if t.last_frame == frame - 1 else 1
             t.last_frame = frame
             t.state = "tracked"
@@ -140,17 +146,22 @@ class Tracker:
         for d in births:
             t = Track(self.next_id, KalmanBox(dets[d, :4]), float(dets[d, 4]), frame, last_frame=frame,
                       state="tracked" if frame == 1 else "tentative",
-                      history=[(frame, dets[d, :4].copy(), float(dets[d, 4]))])
+                      history=[self._entry(frame, dets, d)])
             self.next_id += 1
             self.tracks.append(t)
         return [(t.track_id, t.box, t.score) for t in self.tracks if t.state == "tracked" and t.last_frame == frame]
+
+    def _entry(self, frame: int, dets: np.ndarray, d: int) -> tuple:
+        """A history entry: (frame, box, score[, embedding])."""
+        entry = (frame, dets[d, :4].copy(), float(dets[d, 4]))
+        return entry if self.feats is None else (*entry, self.feats[d].copy())
 
     def run(self, seq: Sequence) -> np.ndarray:
         """Track a whole sequence; rows ``frame, id, left, top, w, h, score`` (the MOT result layout)."""
         self.image_size = (float(seq.width), float(seq.height))
         rows = []
         for frame in range(1, seq.length + 1):
-            for tid, box, score in self.step(frame, seq.frame_det(frame)):
+            for tid, box, score in self.step(frame, seq.frame_det(frame), seq.frame_feat(frame)):
                 rows.append((frame, tid, *box, score))
         return np.asarray(rows, dtype=np.float64).reshape(-1, 7)
 
@@ -192,7 +203,8 @@ class Tracker:
            a pair needs probability >= ``min_prob``.
         3. Long-term occlusion: tracks unmatched for longer than the window against the candidates left, cost
            ``D_top`` (distance of the top-centres of the track's last matched box and the candidate, over the
-           track's height), a pair needs ``D_top <= max_dtop``.
+           track's height), plus the Euclidean distance of the embeddings when there are some (the paper's
+           cost); a pair needs a cost <= ``max_dtop`` (+ ``max_appearance`` with embeddings).
         4. Duplicates: an unmatched candidate covered by a matched box (intersection / its own area >
            ``duplicate_cover``) is deleted; the rest may start tracks.
         """
@@ -225,8 +237,12 @@ class Tracker:
         d = dets[idx, :4]
         top_t = np.stack([last[:, 0] + last[:, 2] / 2, last[:, 1]], 1)
         top_d = np.stack([d[:, 0] + d[:, 2] / 2, d[:, 1]], 1)
-        dtop = np.linalg.norm(top_t[:, None] - top_d[None], axis=-1) / last[:, 3:4]
-        pairs, rest_t, rest_d = hungarian(-dtop, -self.cfg.max_dtop)
+        cost = np.linalg.norm(top_t[:, None] - top_d[None], axis=-1) / last[:, 3:4]  # D_top
+        if self.feats is not None:
+            feat_t = np.array([t.history[-1][3] for t in tracks])
+            cost = cost + np.linalg.norm(feat_t[:, None] - self.feats[idx][None], axis=-1)
+        limit = self.cfg.max_dtop + (self.cfg.max_appearance if self.feats is not None else 0.0)
+        pairs, rest_t, rest_d = hungarian(-cost, -limit)
         return [(tracks[r], idx[c]) for r, c in pairs], [tracks[r] for r in rest_t], [idx[c] for c in rest_d]
 
     def _model_match(self, tracks: list[Track], dets: np.ndarray, idx: list[int]):
@@ -235,7 +251,8 @@ class Tracker:
             return [], tracks, idx
         from projects.stgt.nets import tracklet_tensors
 
-        inputs = tracklet_tensors([t.history for t in tracks], dets[idx], self.frame, self.window, self.image_size)
+        inputs = tracklet_tensors([t.history for t in tracks], dets[idx], self.frame, self.window, self.image_size,
+                                  None if self.feats is None else self.feats[idx])
         device = next(iter(self.model.parameters()), torch.zeros(0)).device
         inputs = {k: v.to(device) for k, v in inputs.items()}
         self.model.eval()

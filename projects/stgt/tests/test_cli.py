@@ -64,15 +64,23 @@ def test_ddp_on_two_cpu_processes(tmp_path: Path):
     assert torch.load(ckpt, weights_only=False)["global_step"] == 3
 
 
-def test_window_mismatch_and_appearance_are_one_paragraph(tmp_path: Path, capsys: pytest.CaptureFixture):
+def test_window_and_appearance_mismatches_are_one_paragraph(tmp_path: Path, capsys: pytest.CaptureFixture):
     with pytest.raises(SystemExit):
         run_cli(main, [CONFIGS / "demo.yaml"], tmp_path, *TINY, "--data.init_args.window=3", "--trainer.fast_dev_run=1")
     err = capsys.readouterr().err
     assert "data.init_args.window=3 but model.window=5" in err and "Traceback" not in err
     with pytest.raises(SystemExit):
-        run_cli(main, [CONFIGS / "demo.yaml"], tmp_path, *TINY, "--model.appearance_dim=128",
-                "--trainer.fast_dev_run=1")
-    assert "model.appearance_dim=128" in capsys.readouterr().err
+        run_cli(main, [CONFIGS / "demo.yaml"], tmp_path, *TINY, "--model.appearance_dim=8", "--trainer.fast_dev_run=1")
+    assert "data.init_args.appearance_dim=0 but model.appearance_dim=8" in capsys.readouterr().err
+
+
+def test_demo_with_simulated_appearance_trains_and_tracks(tmp_path: Path):
+    cli = run_cli(main, [CONFIGS / "demo.yaml"], tmp_path, *TINY, "--model.appearance_dim=8",
+                  "--data.init_args.appearance_dim=8", "--trainer.max_epochs=1")
+    assert cli.model.net.src_embed.in_features == 4 + 8 and torch.isfinite(cli.trainer.callback_metrics["val/loss"])
+    ckpt = next(tmp_path.rglob("last.ckpt"))
+    main(["track", "--seq", "TUD-Campus", "--ckpt", str(ckpt), "--out", str(tmp_path / "tud.txt")])
+    assert len(read_tracks(tmp_path / "tud.txt")) > 0
 
 
 def test_missing_mot_root_is_one_paragraph(tmp_path: Path, capsys: pytest.CaptureFixture):

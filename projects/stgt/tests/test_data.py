@@ -87,6 +87,20 @@ def test_simulator_is_seeded_and_occlusion_lowers_scores():
     assert s[v < 0.6].mean() < s[v > 0.95].mean() - 0.15
 
 
+def test_simulated_embeddings_identify_people_and_leave_boxes_unchanged():
+    seq = synthetic_sequence(3, length=40)
+    plain, rich = DetectorSimulator()(seq, 0), DetectorSimulator(embedding_dim=16)(seq, 0)
+    assert plain.det_feat is None and rich.det_feat.shape == (len(rich.det), 16)
+    np.testing.assert_allclose(np.linalg.norm(rich.det_feat, axis=1), 1.0)
+    ids = match_detections(rich)
+    f, real = rich.det_feat, ids >= 0
+    cos = f[real] @ f[real].T
+    same = ids[real][:, None] == ids[real][None, :]
+    assert cos[same].mean() > 0.6 > 0.2 > abs(cos[~same].mean())
+    samples = sequence_samples(rich, window=3)
+    assert samples[5]["tracks"].shape[-1] == 4 + 16 and samples[5]["dets"].shape[-1] == 4 + 16
+
+
 def test_synthetic_scene_round_trips_through_the_mot_layout(tmp_path: Path):
     seq = DetectorSimulator()(synthetic_sequence(5, length=40), seed=5)
     again = load_sequence(write_sequence(tmp_path / seq.name, seq))

@@ -82,6 +82,18 @@ def test_eight_column_ground_truth_keeps_its_class_and_lengths_must_be_whole(tmp
         load_sequence(seq)
 
 
+def test_detections_with_appearance_embeddings(tmp_path: Path):
+    seq = load_sequence(FIXTURES / "MOT17" / "train" / "MOT17-04-FRCNN")
+    seq.det_feat = np.random.default_rng(0).normal(size=(len(seq.det), 6))
+    again = load_sequence(write_sequence(tmp_path / "with_feat", seq))
+    np.testing.assert_allclose(again.det_feat, seq.det_feat, atol=1e-5)
+    assert again.frame_feat(3).shape == (len(again.frame_det(3)), 6)
+    assert load_sequence(FIXTURES / "MOT17" / "train" / "MOT17-04-FRCNN").det_feat is None
+    (tmp_path / "ragged.txt").write_text("1,-1,10,20,30,60,0.9,-1,-1,-1,0.1,0.2\n2,-1,10,20,30,60,0.9,-1,-1,-1,0.1\n")
+    with pytest.raises(CorruptDataError, match="row 2 .* has 11 columns but the first has 12"):
+        read_det(tmp_path / "ragged.txt", features=True)
+
+
 def test_write_and_read_back(tmp_path: Path):
     seq = load_sequence(FIXTURES / "MOT17" / "train" / "MOT17-04-FRCNN")
     again = load_sequence(write_sequence(tmp_path / "copy", seq))

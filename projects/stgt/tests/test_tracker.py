@@ -185,3 +185,18 @@ def test_unknown_method_and_missing_model_are_clear():
     with pytest.raises(ValueError, match="needs a trained STGT"):
         Tracker("stgt")
     assert set(METHODS) >= {"sort", "byte", "stgt", "stgt_nocascade"}
+
+
+def test_long_term_stage_prefers_the_matching_embedding():
+    cfg = TrackerConfig(motion_frames=100, max_age=40)
+    tracker = Tracker("stgt", cfg, model=Nearest())
+    me, other = np.eye(4)[0], np.eye(4)[1]
+    for f in range(1, 4):
+        tracker.step(f, np.array([[100.0, 100, 40, 100, 0.9]]), me[None])
+    tracker.model = FixedAssignment(None)
+    for f in range(4, 12):  # occluded past the window
+        tracker.step(f, np.zeros((0, 5)), np.zeros((0, 4)))
+    # two candidates: the nearer one looks like someone else, the farther one (D_top 0.4) like the track
+    out = tracker.step(12, np.array([[110.0, 100, 40, 100, 0.9], [140.0, 100, 40, 100, 0.9]]),
+                       np.stack([other, me]))
+    assert [(tid, box[0]) for tid, box, _ in out] == [(1, pytest.approx(140.0, abs=3))]
