@@ -67,9 +67,8 @@ def assignment_accuracy(model: TransMOT, samples: list[dict], iou_threshold: flo
             for r, c in hungarian(prob[:, :n].numpy(), min_prob)[0]:
                 pred[r] = c
             hits["stgt_hungarian"] += int((pred == target).sum())
-            last = s["tracks"][:, -1]
-            iou = box_iou(np.c_[s["dets"][:, :2] - s["dets"][:, 2:] / 2, s["dets"][:, 2:]],
-                          np.c_[last[:, :2] - last[:, 2:] / 2, last[:, 2:]])
+            d, last = s["dets"][:, :4], s["tracks"][:, -1, :4]  # (cx, cy, w, h); embeddings after
+            iou = box_iou(np.c_[d[:, :2] - d[:, 2:] / 2, d[:, 2:]], np.c_[last[:, :2] - last[:, 2:] / 2, last[:, 2:]])
             pred = np.full(m, n)
             for r, c in hungarian(iou, iou_threshold)[0]:
                 pred[r] = c
