@@ -117,8 +117,8 @@ class DetectorSimulator:
 
     def embed(self, ids: np.ndarray, occluded: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         """Simulated re-ID embeddings of people ``ids`` with occluded fractions ``occluded``."""
-        proto = np.stack([_unit(np.random.default_rng([7, int(i)]).normal(size=self.embedding_dim)) for i in ids])
-        proto = proto.reshape(len(ids), self.embedding_dim)
+        proto = np.array([_unit(np.random.default_rng([7, int(i)]).normal(size=self.embedding_dim)) for i in ids])
+        proto = proto.reshape(len(ids), self.embedding_dim)  # (0, A) for a frame without detections
         noise = rng.normal(size=proto.shape) / np.sqrt(self.embedding_dim)
         scale = self.embedding_noise / np.sqrt(np.clip(1 - occluded, 0.05, 1))[:, None]
         return _unit(proto + scale * noise)

@@ -99,6 +99,10 @@ def test_simulated_embeddings_identify_people_and_leave_boxes_unchanged():
     assert cos[same].mean() > 0.6 > 0.2 > abs(cos[~same].mean())
     samples = sequence_samples(rich, window=3)
     assert samples[5]["tracks"].shape[-1] == 4 + 16 and samples[5]["dets"].shape[-1] == 4 + 16
+    gap = tiny_sequence()
+    gap.gt = gap.gt[gap.gt[:, 0] != 2]  # a frame without anybody
+    out = DetectorSimulator(embedding_dim=4, fp_per_frame=0.0)(gap, 0)
+    assert out.det_feat.shape == (len(out.det), 4) and not (out.det[:, 0] == 2).any()
 
 
 def test_synthetic_scene_round_trips_through_the_mot_layout(tmp_path: Path):
