@@ -39,7 +39,8 @@ def load_model(ckpt: str | None, method: str):
                               "with `python -m projects.stgt fit -c projects/stgt/configs/demo.yaml`), or track "
                               "with a baseline: --method byte or --method sort")
     if not Path(ckpt).is_file():
-        raise DatasetNotFoundError(f"--ckpt {ckpt} not found")
+        raise DatasetNotFoundError(f"--ckpt {ckpt} not found: give the last.ckpt that `python -m projects.stgt fit` "
+                                   "wrote under logs/stgt/version_<n>/checkpoints/")
     return TransMOT.load_from_checkpoint(ckpt, map_location="cpu").net
 
 
@@ -58,6 +59,9 @@ def track_main(argv: list[str]) -> Path:
     args = parser.parse_args(argv)
     model = load_model(args.ckpt, args.method)
     width = model.appearance_dim if model is not None else 0
+    if args.seq in EMBEDDED and args.det:
+        raise UserFacingError(f"--det {args.det} cannot replace the detections of the embedded {args.seq}: they are "
+                              "simulated from its ground truth (--sim-seed); give --det with a sequence folder")
     seq = embedded_sequence(args.seq, args.sim_seed, width) if args.seq in EMBEDDED else \
         load_sequence(args.seq, args.det)
     if not len(seq.det):
@@ -65,7 +69,8 @@ def track_main(argv: list[str]) -> Path:
                                    "--det FILE")
     found = 0 if seq.det_feat is None else seq.det_feat.shape[1]
     if model is not None and found != width:
-        raise UserFacingError(f"{args.seq}: the detections carry {found} embedding columns but the checkpoint's "
+        source = args.det or f"{args.seq}/det/det.txt"
+        raise UserFacingError(f"{source}: the detections carry {found} embedding columns but the checkpoint's "
                               f"model takes {width} (model.appearance_dim); track with a matching detection file "
                               "(--det) or checkpoint")
     if model is None:
@@ -80,14 +85,19 @@ def track_main(argv: list[str]) -> Path:
     return out
 
 
+def user_errors_exit(fn, *args):
+    """``fn(*args)``, with a :class:`UserFacingError` printed as one line and exit status 2."""
+    try:
+        return fn(*args)
+    except UserFacingError as err:
+        print(f"error: {user_message(err)}", file=sys.stderr)
+        raise SystemExit(2) from None
+
+
 def main(args=None, run: bool = True):
     argv = list(sys.argv[1:] if args is None else args)
     if argv[:1] == ["track"]:
-        try:
-            return track_main(argv[1:])
-        except UserFacingError as err:
-            print(f"error: {user_message(err)}", file=sys.stderr)
-            raise SystemExit(2) from None
+        return user_errors_exit(track_main, argv[1:])
     return cli_main(TransMOT, run_name="stgt", args=args, run=run)
 
 

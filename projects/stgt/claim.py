@@ -230,4 +230,6 @@ def main(argv: list[str] | None = None) -> ClaimRecord:
 
 
 if __name__ == "__main__":
-    main()
+    from projects.stgt.__main__ import user_errors_exit
+
+    user_errors_exit(main)

@@ -172,14 +172,14 @@ class MotDataModule(SplitLoaders, L.LightningDataModule):
             self.val_set = AssignmentSamples(self._samples(val))
             return
         seqs = [self.detector(s, seed=i) if hp.simulate else s for i, s in enumerate(self.load_sequences())]
-        for s in seqs:
+        for s, folder in zip(seqs, self.folders, strict=True):
             if not len(s.det):
-                raise DatasetNotFoundError(f"{hp.root}/{s.name}: no detections (det/det.txt); give them, or set "
+                raise DatasetNotFoundError(f"{folder}: no detections (det/det.txt); give them, or set "
                                            "data.init_args.simulate=true to simulate them from the ground truth")
             found = 0 if s.det_feat is None else s.det_feat.shape[1]
             if found != hp.appearance_dim:
                 raise CorruptDataError(
-                    f"{hp.root}/{s.name}/det/det.txt: {found} embedding columns after the tenth, but "
+                    f"{folder / 'det' / 'det.txt'}: {found} embedding columns after the tenth, but "
                     f"data.init_args.appearance_dim={hp.appearance_dim}; set it (and model.appearance_dim) to {found}")
 
         def split(s: Sequence, train: bool) -> range:
@@ -205,7 +205,8 @@ class MotDataModule(SplitLoaders, L.LightningDataModule):
         if not names:
             wanted = f" matching data.init_args.sequences={hp.sequences}" if hp.sequences else ""
             raise DatasetNotFoundError(f"{root}: no sequence folders (with seqinfo.ini){wanted} inside")
-        seqs = [load_sequence(root / n) for n in names]
+        self.folders = [root / n for n in names]
+        seqs = [load_sequence(f) for f in self.folders]
         missing = [s.name for s in seqs if s.gt is None]
         if missing:
             raise DatasetNotFoundError(f"{root / missing[0]}: no gt/gt.txt; training needs ground truth (test "

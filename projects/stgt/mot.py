@@ -70,7 +70,8 @@ class Sequence:
         return None if self.image_dir is None else self.image_dir / f"{frame:06d}{self.image_ext}"
 
 
-def _read_rows(path: Path, min_cols: int, what: str) -> list[list[float]]:
+def _read_rows(path: Path, min_cols: int, what: str, line_numbers: list[int] | None = None) -> list[list[float]]:
+    """The numeric rows of a MOT text file; ``line_numbers`` (if given) receives each row's line in the file."""
     rows = []
     with path.open() as f:
         for lineno, line in enumerate(f, 1):
@@ -88,12 +89,16 @@ def _read_rows(path: Path, min_cols: int, what: str) -> list[list[float]]:
                 raise CorruptDataError(f"{path}, line {lineno}: not a number in {text!r}; {what} rows are "
                                        "comma-separated numbers") from None
             if not np.isfinite(values).all():
-                raise CorruptDataError(f"{path}, line {lineno}: NaN or infinity in {text!r}")
+                raise CorruptDataError(f"{path}, line {lineno}: NaN or infinity in {text!r}; fix or delete the line")
             if values[0] < 1 or values[0] != int(values[0]):
-                raise CorruptDataError(f"{path}, line {lineno}: frame {parts[0]} is not a 1-based frame number")
+                raise CorruptDataError(f"{path}, line {lineno}: frame {parts[0]} is not a 1-based frame number; "
+                                       "MOTChallenge frames count from 1")
             if values[4] < 0 or values[5] < 0:
-                raise CorruptDataError(f"{path}, line {lineno}: negative width or height in {text!r}")
+                raise CorruptDataError(f"{path}, line {lineno}: negative width or height in {text!r}; fix or delete "
+                                       "the line")
             rows.append(values)
+            if line_numbers is not None:
+                line_numbers.append(lineno)
     return rows
 
 
@@ -105,7 +110,8 @@ def read_det(path: str | Path, features: bool = False):
     path = Path(path)
     if not path.is_file():
         raise DatasetNotFoundError(f"{path} not found: a MOTChallenge detection file, one box a line")
-    rows = _read_rows(path, 7, "detection")
+    lines: list[int] = []
+    rows = _read_rows(path, 7, "detection", lines)
     arr = np.asarray([r[:7] for r in rows], dtype=np.float64).reshape(-1, 7)
     det = arr[:, [0, 2, 3, 4, 5, 6]]
     if not features:
@@ -114,10 +120,9 @@ def read_det(path: str | Path, features: bool = False):
     if not rows or max(widths) <= 10:
         return det, None
     if len(widths) > 1:
-        lineno = next(i for i, r in enumerate(rows, 1) if len(r) != len(rows[0]))
-        raise CorruptDataError(f"{path}: row {lineno} (counting non-empty lines) has {len(rows[lineno - 1])} columns "
-                               f"but the first has {len(rows[0])}; rows with appearance embeddings must all have "
-                               "the same length")
+        k = next(i for i, r in enumerate(rows) if len(r) != len(rows[0]))
+        raise CorruptDataError(f"{path}, line {lines[k]}: {len(rows[k])} columns but line {lines[0]} has "
+                               f"{len(rows[0])}; rows with appearance embeddings must all have the same length")
     return det, np.asarray([r[10:] for r in rows], dtype=np.float64)
 
 
@@ -208,10 +213,11 @@ def load_sequence(folder: str | Path, det_file: str | Path | None = None) -> Seq
     if not det_path.is_file() and seq.gt is None:
         raise DatasetNotFoundError(f"{folder}: neither {det_path} nor {gt_path} exists; a sequence needs detections "
                                    "to track or ground truth to simulate them from")
-    for name, arr in (("det/det.txt", seq.det), ("gt/gt.txt", seq.gt)):
+    for path, arr in ((det_path, seq.det), (gt_path, seq.gt)):
         if arr is not None and len(arr) and arr[:, 0].max() > seq.length:
-            raise CorruptDataError(f"{folder / name}: frame {int(arr[:, 0].max())} is past seqLength={seq.length} "
-                                   "of seqinfo.ini")
+            raise CorruptDataError(f"{path}: frame {int(arr[:, 0].max())} is past seqLength={seq.length} of "
+                                   f"{folder / 'seqinfo.ini'}; the file belongs to another sequence, or seqLength "
+                                   "is wrong")
     return seq
 
 

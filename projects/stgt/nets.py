@@ -228,10 +228,10 @@ class STGT(nn.Module):
     def encode(self, tracks: torch.Tensor, track_mask: torch.Tensor) -> torch.Tensor:
         """Tracklets (B, N, T, F) with validity (B, N) → encoded (B, N, T, D)."""
         b, n, t, _ = tracks.shape
-        if t != self.window or tracks.shape[-1] != BOX_DIM + self.appearance_dim:
-            raise ValueError(f"tracklets of {t} frames x {tracks.shape[-1]} features, but the model was built for "
-                             f"window={self.window} frames x {BOX_DIM + self.appearance_dim} features; set "
+        if t != self.window:
+            raise ValueError(f"tracklets of {t} frames but the model was built for window={self.window}; set "
                              "data.init_args.window equal to model.window")
+        self._check_width(tracks, "tracklet")
         x = self.src_embed(tracks) + self.time_embed
         per_frame = x.transpose(1, 2)  # (B, T, N, D): one spatial graph per past frame
         weights = self._graph(tracks[..., :BOX_DIM].transpose(1, 2), track_mask[:, None, :].expand(b, t, n))
@@ -240,10 +240,17 @@ class STGT(nn.Module):
         x = per_frame.transpose(1, 2).reshape(b * n, t, -1)  # (B N, T, D): one sequence per tracklet
         return self.temporal(x).reshape(b, n, t, -1)
 
+    def _check_width(self, x: torch.Tensor, what: str) -> None:
+        if x.shape[-1] != BOX_DIM + self.appearance_dim:
+            raise ValueError(f"{what} features are {x.shape[-1]} wide but the model takes {BOX_DIM} box values + "
+                             f"{self.appearance_dim} embedding values (model.appearance_dim); give detections with "
+                             f"{self.appearance_dim} embedding columns, or a model with the matching appearance_dim")
+
     def forward(self, tracks: torch.Tensor, track_mask: torch.Tensor, dets: torch.Tensor,
                 det_mask: torch.Tensor) -> torch.Tensor:
         """Assignment logits (B, M + 1, N + 1): rows detections then the sink, columns tracklets then the
         source. Padded rows / columns are left in place (the loss and the readers mask them)."""
+        self._check_width(dets, "detection")
         b, n, t, _ = tracks.shape
         memory = self.encode(tracks, track_mask)
         memory = torch.cat([memory, self.f_src.expand(b, 1, t, -1)], dim=1)  # (B, N + 1, T, D)

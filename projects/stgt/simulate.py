@@ -12,11 +12,13 @@ detections a pedestrian detector would give, with the failure modes the paper's 
   get the low scores a two-stage (high / low score) association is meant to recover;
 * **box noise**: centre ``+ N(0, pos_std * h)``, width and height ``* exp(N(0, size_std))``;
 * **false positives**: ``Poisson(fp_per_frame)`` boxes a frame, pedestrian-shaped (height drawn from the
-  sequence's own heights, width 0.41 h) anywhere in the image, scores ``U(fp_score_low, fp_score_high)``;
+  sequence's own heights times ``exp(N(0, 0.1))``, width 0.41 h) anywhere in the image, scores
+  ``U(fp_score_low, fp_score_high)``;
 * **appearance embeddings** (``embedding_dim`` > 0, off by default): a re-ID network simulated as one random
-  unit vector ``p_id`` per person (fixed by the id) and, per detection, ``normalise(p_id + σ ε / √(1 - o))``,
-  ``ε ~ N(0, I / A)``, ``σ = embedding_noise``: occluded boxes give noisier embeddings; a false positive gets a
-  random unit vector.
+  unit vector ``p_id`` per person (fixed by the sequence's name and the id) and, per detection,
+  ``normalise(p_id + σ ε / √(1 - o))``, ``ε ~ N(0, I / A)``, ``σ = embedding_noise``: occluded boxes give
+  noisier embeddings; a false positive gets a random unit vector. They come from a random stream of their own,
+  so the boxes are the same with or without them.
 
 :func:`synthetic_sequence` makes ground truth to train on: pedestrians walking at constant velocity with small
 accelerations across a 640 x 480 view at 25 fps (TUD's size and rate), height growing with the image row
@@ -26,6 +28,7 @@ model, MOT16 classes (all pedestrians).
 
 from __future__ import annotations
 
+import zlib
 from dataclasses import asdict, dataclass
 
 import numpy as np
@@ -83,6 +86,7 @@ class DetectorSimulator:
         if seq.gt is None:
             raise ValueError(f"sequence {seq.name} has no ground truth to simulate detections from")
         rng = np.random.default_rng(seed)
+        emb_rng = np.random.default_rng([seed, 1])  # its own stream: turning embeddings on leaves the boxes as they are
         gt = seq.gt[(seq.gt[:, 6] != 0) & np.isin(seq.gt[:, 7], (1, -1))]
         heights = gt[:, 5] if len(gt) else np.array([100.0])
         rows, feats = [], []
@@ -107,17 +111,21 @@ class DetectorSimulator:
                                   np.stack([fx, fy, fw, fh, fs], 1)])
             rows.append(np.concatenate([np.full((len(det), 1), frame), det], 1))
             if self.embedding_dim:
-                feats.append(np.concatenate([self.embed(in_frame[keep, 1], o, rng),
-                                             _unit(rng.normal(size=(n_fp, self.embedding_dim)))]))
+                feats.append(np.concatenate([self.embed(seq.name, in_frame[keep, 1], o, emb_rng),
+                                             _unit(emb_rng.normal(size=(n_fp, self.embedding_dim)))]))
         det = np.concatenate(rows) if rows else np.zeros((0, 6))
         feat = (np.concatenate(feats) if feats else np.zeros((0, self.embedding_dim))) if self.embedding_dim else None
         return Sequence(name=seq.name, frame_rate=seq.frame_rate, length=seq.length, width=seq.width,
                         height=seq.height, det=det, gt=seq.gt, det_feat=feat, image_dir=seq.image_dir,
                         image_ext=seq.image_ext)
 
-    def embed(self, ids: np.ndarray, occluded: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-        """Simulated re-ID embeddings of people ``ids`` with occluded fractions ``occluded``."""
-        proto = np.array([_unit(np.random.default_rng([7, int(i)]).normal(size=self.embedding_dim)) for i in ids])
+    def embed(self, sequence: str, ids: np.ndarray, occluded: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        """Simulated re-ID embeddings of people ``ids`` of ``sequence`` with occluded fractions ``occluded``. A
+        person's prototype is fixed by (sequence name, id), so people of different sequences (training scenes
+        and test sequences) never share one."""
+        key = zlib.crc32(sequence.encode())
+        proto = np.array([_unit(np.random.default_rng([7, key, int(i)]).normal(size=self.embedding_dim))
+                          for i in ids])
         proto = proto.reshape(len(ids), self.embedding_dim)  # (0, A) for a frame without detections
         noise = rng.normal(size=proto.shape) / np.sqrt(self.embedding_dim)
         scale = self.embedding_noise / np.sqrt(np.clip(1 - occluded, 0.05, 1))[:, None]

@@ -21,7 +21,7 @@ Associations (``method``):
 * ``stgt``: the paper's cascade (its section 4.4; :meth:`Tracker._associate_stgt`): Match-with-Motion (long,
   unbroken tracks against every candidate by Kalman IoU >= 0.75), then the graph transformer on the high-score
   candidates and the tracks seen within its window, then long-occluded tracks by the distance of box
-  top-centres, then duplicate removal;
+  top-centres (plus the embeddings' distance when detections carry embeddings), then duplicate removal;
 * ``stgt_nomotion``, ``stgt_nolongterm``: the paper's ablations without the first / the third stage;
 * ``stgt_nocascade``: the graph transformer alone (high-score candidates, tracks seen within the window; no
   Match-with-Motion, no long-term stage, no duplicate removal).
@@ -70,7 +70,7 @@ class Track:
     state: str = "tentative"  # tentative | tracked | lost
     last_frame: int = 0
     streak: int = 1  # consecutive frames matched, up to last_frame
-    history: list = field(default_factory=list)  # (frame, box xywh, score) of every matched detection
+    history: list = field(default_factory=list)  # (frame, box xywh, score[, embedding]) of every matched detection
 
     @property
     def box(self) -> np.ndarray:
@@ -106,6 +106,7 @@ class Tracker:
         self.image_size = image_size
         self.tracks: list[Track] = []
         self.feats: np.ndarray | None = None  # the current frame's embeddings, if any
+        self.appearance: bool | None = None  # whether frames come with embeddings (set by the first step)
         self.next_id = 1
         self.frame = 0
 
@@ -117,6 +118,14 @@ class Tracker:
         frame. Embeddings go into the tracks' histories (the transformer's inputs) and the long-term stage."""
         self.frame = frame
         dets = np.asarray(dets, dtype=np.float64).reshape(-1, 5)
+        if feats is not None and len(feats) != len(dets):
+            raise ValueError(f"frame {frame}: {len(feats)} embeddings for {len(dets)} detections")
+        if self.appearance is None:
+            self.appearance = feats is not None
+        elif self.appearance != (feats is not None):
+            had = "had them" if self.appearance else "had none"
+            raise ValueError(f"frame {frame}: embeddings {'missing' if self.appearance else 'given'}, but earlier "
+                             f"frames {had}; give them in every frame or in none")
         keep = dets[:, 4] >= self.cfg.low_score
         dets = dets[keep]
         self.feats = None if feats is None else np.asarray(feats, dtype=np.float64)[keep]

@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from projects.stgt.mot import Sequence, write_tracks
-from shared.errors import DatasetNotFoundError
+from shared.errors import DatasetNotFoundError, UserFacingError
 
 VTEST = Path(os.environ.get("REPRO_ZOO_VTEST", "/usr/share/doc/opencv-doc/examples/data/vtest.avi"))
 
@@ -137,7 +137,7 @@ def track_video(video: str | Path = VTEST, frames: int = 300, method: str = "byt
 
 
 def main(argv: list[str] | None = None) -> dict:
-    from projects.stgt.__main__ import load_model
+    from projects.stgt.__main__ import user_errors_exit
     from projects.stgt.tracker import METHODS
 
     parser = argparse.ArgumentParser(prog="python -m projects.stgt.video", description=__doc__.split("\n")[0])
@@ -154,8 +154,18 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--det-out", help="write the HOG detections as a MOTChallenge det.txt")
     parser.add_argument("--out", help="write the tracks as a MOTChallenge result file")
     args = parser.parse_args(argv)
-    return track_video(args.video, args.frames, args.method, load_model(args.ckpt, args.method), args.still,
-                       args.still_frame, args.gif, args.gif_step, args.gif_width, args.mp4, args.det_out, args.out)
+    return user_errors_exit(_run, args)
+
+
+def _run(args) -> dict:
+    from projects.stgt.__main__ import load_model
+
+    model = load_model(args.ckpt, args.method)
+    if model is not None and model.appearance_dim:
+        raise UserFacingError(f"--ckpt {args.ckpt}: the model takes {model.appearance_dim}-wide appearance embeddings "
+                              "(model.appearance_dim), which HOG boxes do not have; use a boxes-only checkpoint")
+    return track_video(args.video, args.frames, args.method, model, args.still, args.still_frame, args.gif,
+                       args.gif_step, args.gif_width, args.mp4, args.det_out, args.out)
 
 
 if __name__ == "__main__":

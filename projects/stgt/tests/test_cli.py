@@ -74,13 +74,18 @@ def test_window_and_appearance_mismatches_are_one_paragraph(tmp_path: Path, caps
     assert "data.init_args.appearance_dim=0 but model.appearance_dim=8" in capsys.readouterr().err
 
 
-def test_demo_with_simulated_appearance_trains_and_tracks(tmp_path: Path):
+def test_demo_with_simulated_appearance_trains_and_tracks(tmp_path: Path, capsys: pytest.CaptureFixture):
     cli = run_cli(main, [CONFIGS / "demo.yaml"], tmp_path, *TINY, "--model.appearance_dim=8",
                   "--data.init_args.appearance_dim=8", "--trainer.max_epochs=1")
     assert cli.model.net.src_embed.in_features == 4 + 8 and torch.isfinite(cli.trainer.callback_metrics["val/loss"])
     ckpt = next(tmp_path.rglob("last.ckpt"))
     main(["track", "--seq", "TUD-Campus", "--ckpt", str(ckpt), "--out", str(tmp_path / "tud.txt")])
     assert len(read_tracks(tmp_path / "tud.txt")) > 0
+    seq = FIXTURES / "MOT17" / "train" / "MOT17-02-FRCNN"  # its det.txt has no embeddings
+    with pytest.raises(SystemExit):
+        main(["track", "--seq", str(seq), "--ckpt", str(ckpt), "--out", str(tmp_path / "x.txt")])
+    assert "det/det.txt: the detections carry 0 embedding columns but the checkpoint's model takes 8" in \
+        capsys.readouterr().err
 
 
 def test_missing_mot_root_is_one_paragraph(tmp_path: Path, capsys: pytest.CaptureFixture):

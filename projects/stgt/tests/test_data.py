@@ -1,5 +1,6 @@
 """Training samples, the detector simulator and the synthetic scenes."""
 
+import dataclasses
 from pathlib import Path
 
 import numpy as np
@@ -8,7 +9,7 @@ import pytest
 from projects.stgt.data import MotDataModule, collate, match_detections, sequence_samples
 from projects.stgt.mot import Sequence, load_sequence, write_sequence
 from projects.stgt.simulate import DetectorSimulator, occlusion, synthetic_sequence
-from shared.errors import DatasetNotFoundError
+from shared.errors import CorruptDataError, DatasetNotFoundError
 
 FIXTURES = Path(__file__).parent / "fixtures"
 
@@ -91,8 +92,14 @@ def test_simulated_embeddings_identify_people_and_leave_boxes_unchanged():
     seq = synthetic_sequence(3, length=40)
     plain, rich = DetectorSimulator()(seq, 0), DetectorSimulator(embedding_dim=16)(seq, 0)
     assert plain.det_feat is None and rich.det_feat.shape == (len(rich.det), 16)
-    np.testing.assert_allclose(np.linalg.norm(rich.det_feat, axis=1), 1.0)
+    np.testing.assert_array_equal(plain.det, rich.det)  # embeddings come from a stream of their own
+    other = DetectorSimulator(embedding_dim=16)(dataclasses.replace(seq, name="another scene"), 0)
     ids = match_detections(rich)
+    first = {int(i): f for i, f in zip(ids, rich.det_feat, strict=True) if i >= 0}
+    again = {int(i): f for i, f in zip(match_detections(other), other.det_feat, strict=True) if i >= 0}
+    shared = sorted(set(first) & set(again))
+    assert shared and max(float(first[i] @ again[i]) for i in shared) < 0.8  # same id, another sequence: a stranger
+    np.testing.assert_allclose(np.linalg.norm(rich.det_feat, axis=1), 1.0)
     f, real = rich.det_feat, ids >= 0
     cos = f[real] @ f[real].T
     same = ids[real][:, None] == ids[real][None, :]
@@ -130,6 +137,8 @@ def test_datamodule_errors_name_the_folder(tmp_path: Path):
         MotDataModule(root=str(tmp_path)).setup()
     with pytest.raises(DatasetNotFoundError, match="val_fraction=0.0;"):
         MotDataModule(root=str(FIXTURES / "MOT17" / "train"), val_fraction=0.0).setup()
+    with pytest.raises(CorruptDataError, match="FRCNN/det/det.txt: 0 embedding columns .*init_args.appearance_dim=8"):
+        MotDataModule(root=str(FIXTURES / "MOT17" / "train"), appearance_dim=8).setup()
     seq = tiny_sequence()
     seq.gt = None
     write_sequence(tmp_path / "test_split" / "S1", seq)

@@ -63,7 +63,7 @@ def test_malformed_rows_name_file_and_line(name, reader, words):
 def test_malformed_sequence_folders():
     with pytest.raises(CorruptDataError, match="imHeight missing"):
         load_sequence(BAD / "seq_missing_key")
-    with pytest.raises(CorruptDataError, match="frame 4 is past seqLength=3"):
+    with pytest.raises(CorruptDataError, match="det/det.txt: frame 4 is past seqLength=3"):
         load_sequence(BAD / "seq_frame_past_end")
     with pytest.raises(DatasetNotFoundError, match="not a MOTChallenge sequence folder"):
         load_sequence(BAD)
@@ -89,8 +89,8 @@ def test_detections_with_appearance_embeddings(tmp_path: Path):
     np.testing.assert_allclose(again.det_feat, seq.det_feat, atol=1e-5)
     assert again.frame_feat(3).shape == (len(again.frame_det(3)), 6)
     assert load_sequence(FIXTURES / "MOT17" / "train" / "MOT17-04-FRCNN").det_feat is None
-    (tmp_path / "ragged.txt").write_text("1,-1,10,20,30,60,0.9,-1,-1,-1,0.1,0.2\n2,-1,10,20,30,60,0.9,-1,-1,-1,0.1\n")
-    with pytest.raises(CorruptDataError, match="row 2 .* has 11 columns but the first has 12"):
+    (tmp_path / "ragged.txt").write_text("1,-1,10,20,30,60,0.9,-1,-1,-1,0.1,0.2\n\n2,-1,10,20,30,60,0.9,-1,-1,-1,0.1\n")
+    with pytest.raises(CorruptDataError, match="ragged.txt, line 3: 11 columns but line 1 has 12"):
         read_det(tmp_path / "ragged.txt", features=True)
 
 

@@ -179,12 +179,19 @@ def test_duplicates_of_matched_boxes_do_not_start_tracks():
     assert [t.track_id for t in tracker.tracks] == [1]
 
 
-def test_unknown_method_and_missing_model_are_clear():
+def test_unknown_method_missing_model_and_bad_embeddings_are_clear():
     with pytest.raises(ValueError, match="choose one of"):
         Tracker("deepsort")
     with pytest.raises(ValueError, match="needs a trained STGT"):
         Tracker("stgt")
-    assert set(METHODS) >= {"sort", "byte", "stgt", "stgt_nocascade"}
+    tracker = Tracker("byte")
+    with pytest.raises(ValueError, match="2 embeddings for 1 detections"):
+        tracker.step(1, np.array([[0, 0, 10, 20, 0.9]]), np.zeros((2, 4)))
+    tracker = Tracker("byte")
+    tracker.step(1, np.array([[0, 0, 10, 20, 0.9]]), np.zeros((1, 4)))
+    with pytest.raises(ValueError, match="embeddings missing, but earlier frames had them"):
+        tracker.step(2, np.array([[0, 0, 10, 20, 0.9]]))
+    assert "stgt_nocascade" in METHODS
 
 
 def test_long_term_stage_prefers_the_matching_embedding():
