@@ -82,6 +82,15 @@ def _finite(value):
     return value
 
 
+def claim_command(paper: str, argv: list[str] | None) -> str:
+    """The command a claim was run with, for :attr:`ClaimRecord.command`: ``make reproduce-<paper>`` when run
+    without arguments, else ``python -m projects.<paper>.claim <args>`` (``argv`` None: the process's own)."""
+    import sys
+
+    given = sys.argv[1:] if argv is None else argv
+    return f"python -m projects.{paper}.claim " + " ".join(given) if given else f"make reproduce-{paper}"
+
+
 def hardware() -> str:
     """A one-line description of where the numbers were measured."""
     if torch.cuda.is_available():

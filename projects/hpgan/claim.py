@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import sys
 import tempfile
 import time
 import warnings
@@ -30,7 +29,7 @@ import torch
 
 from projects.hpgan.data import MocapDataModule
 from projects.hpgan.module import HPGAN, ActionRecognition
-from shared.results import ClaimRecord
+from shared.results import ClaimRecord, claim_command
 
 HERE = Path(__file__).parent
 PICTURE = HERE / "docs" / "futures.png"
@@ -216,8 +215,7 @@ def main(argv: list[str] | None = None) -> ClaimRecord:
     transfer_halves = mean_epochs["critic"] <= 0.5 * mean_epochs["scratch"]
     holds = gan < zero and (det is None or gan < det) and transfer_halves
     versus_det = f" and deterministic {det:.0f} mm" if det is not None else " (deterministic variant not run)"
-    given = sys.argv[1:] if argv is None else argv
-    command = "python -m projects.hpgan.claim " + " ".join(given) if given else "make reproduce-hpgan"
+    command = claim_command("hpgan", argv)
     note = (f"HP-GAN best-of-{args.samples} ADE {gan:.0f} mm vs zero velocity {zero:.0f} mm{versus_det}; "
             f"APD {metrics['hpgan']['apd']:.0f} mm. HP-GAN run's quality network: looks-real rate real "
             f"{100 * metrics['hpgan']['looks_real_real']:.0f} %, generated "

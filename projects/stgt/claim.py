@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import sys
 import time
 from pathlib import Path
 
@@ -31,7 +30,7 @@ from projects.stgt.data import MotDataModule, collate
 from projects.stgt.evaluate import box_iou, evaluate
 from projects.stgt.module import TransMOT
 from projects.stgt.tracker import METHODS, Tracker, TrackerConfig, hungarian
-from shared.results import ClaimRecord
+from shared.results import ClaimRecord, claim_command
 
 HERE = Path(__file__).parent
 LABELS = {"sort": "SORT-like (IoU + Kalman + Hungarian)", "byte": "ByteTrack-like (two-stage high/low score)",
@@ -200,8 +199,7 @@ def main(argv: list[str] | None = None) -> ClaimRecord:
     vs_base, vs_alone = list(diffs.values())[:2] if len(diffs) == 2 else ({}, {})
     holds = bool(vs_base and clear_gain(vs_base["idf1"]) and clear_gain(vs_base["hota"])
                  and clear_gain(vs_alone["idf1"]))
-    given = sys.argv[1:] if argv is None else argv
-    command = "python -m projects.stgt.claim " + " ".join(given) if given else "make reproduce-stgt"
+    command = claim_command("stgt", argv)
     fmt = {m: f"MOTA {100 * v['mota']:.1f} / IDF1 {100 * v['idf1']:.1f} / HOTA {100 * v['hota']:.1f} / IDs "
               f"{v['num_switches']:.1f}" for m, v in mean.items()}
     note = (f"Mean over {args.det_seeds} detector seeds on TUD-Campus + TUD-Stadtmitte. " +

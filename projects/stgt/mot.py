@@ -60,12 +60,6 @@ class Sequence:
         """Appearance embeddings of one frame's detections (same order as :meth:`frame_det`), or None."""
         return None if self.det_feat is None else self.det_feat[self.det[:, 0] == frame]
 
-    def frame_gt(self, frame: int) -> np.ndarray:
-        """Ground-truth rows of one frame (all columns)."""
-        if self.gt is None:
-            raise DatasetNotFoundError(f"sequence {self.name} has no ground truth (gt/gt.txt)")
-        return self.gt[self.gt[:, 0] == frame]
-
     def image_path(self, frame: int) -> Path | None:
         return None if self.image_dir is None else self.image_dir / f"{frame:06d}{self.image_ext}"
 

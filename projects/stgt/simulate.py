@@ -29,7 +29,7 @@ model, MOT16 classes (all pedestrians).
 from __future__ import annotations
 
 import zlib
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -130,9 +130,6 @@ class DetectorSimulator:
         noise = rng.normal(size=proto.shape) / np.sqrt(self.embedding_dim)
         scale = self.embedding_noise / np.sqrt(np.clip(1 - occluded, 0.05, 1))[:, None]
         return _unit(proto + scale * noise)
-
-    def describe(self) -> dict[str, float]:
-        return asdict(self)
 
 
 def synthetic_sequence(seed: int, length: int = 150, people: int = 12, width: int = 640, height: int = 480,

@@ -66,7 +66,6 @@ class Track:
     track_id: int
     kf: KalmanBox
     score: float
-    frame: int
     state: str = "tentative"  # tentative | tracked | lost
     last_frame: int = 0
     streak: int = 1  # consecutive frames matched, up to last_frame
@@ -153,7 +152,7 @@ class Tracker:
         self.tracks = survivors
         births = [d for d in unmatched if dets[d, 4] >= self.cfg.birth_score]
         for d in births:
-            t = Track(self.next_id, KalmanBox(dets[d, :4]), float(dets[d, 4]), frame, last_frame=frame,
+            t = Track(self.next_id, KalmanBox(dets[d, :4]), float(dets[d, 4]), last_frame=frame,
                       state="tracked" if frame == 1 else "tentative",
                       history=[self._entry(frame, dets, d)])
             self.next_id += 1

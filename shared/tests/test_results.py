@@ -5,7 +5,18 @@ from pathlib import Path
 
 import pytest
 
-from shared.results import BEGIN, END, PAPERS, ROOT, ClaimRecord, load_records, render_all, render_table, splice
+from shared.results import (
+    BEGIN,
+    END,
+    PAPERS,
+    ROOT,
+    ClaimRecord,
+    claim_command,
+    load_records,
+    render_all,
+    render_table,
+    splice,
+)
 
 
 def _record(**kw) -> ClaimRecord:
@@ -44,3 +55,8 @@ def test_splice_replaces_only_the_marked_block():
 
 def test_committed_readme_and_results_md_agree_with_results_json():
     assert render_all(ROOT, check=True), "run `python -m shared.results` and commit RESULTS.md and README.md"
+
+
+def test_claim_command_names_make_target_or_arguments():
+    assert claim_command("stgt", []) == "make reproduce-stgt"
+    assert claim_command("stgt", ["--epochs", "2"]) == "python -m projects.stgt.claim --epochs 2"
