@@ -10,6 +10,8 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 PAPERS := $(sort $(patsubst projects/%/__init__.py,%,$(wildcard projects/*/__init__.py)))
 PAPER_REQS := $(wildcard projects/*/requirements.txt)
+# packages whose metadata pins what this repository cannot install (e.g. an old torch): installed with --no-deps
+NODEPS_REQS := $(wildcard projects/*/requirements-nodeps.txt)
 # Debian packages holding real data that some paper reads (see ../shared/DATA.md): Fashion-MNIST, and the
 # CMU / boxing BVH motion capture of assimp-testmodels (hpgan), the pedestrian video vtest.avi of opencv-doc (stgt).
 DEB_DATA := dataset-fashion-mnist assimp-testmodels opencv-doc
@@ -27,9 +29,10 @@ help: ## list the targets
 
 install: $(STAMP) data ## create .venv with pip and install every requirement (idempotent)
 
-$(STAMP): requirements.txt constraints.txt $(PAPER_REQS) pyproject.toml
+$(STAMP): requirements.txt constraints.txt $(PAPER_REQS) $(NODEPS_REQS) pyproject.toml
 	@$(PY) -m pip --version >/dev/null 2>&1 || { rm -rf $(VENV) && $(PYTHON) -m venv $(VENV); }
 	$(PY) -m pip install -q -r requirements.txt $(addprefix -r ,$(PAPER_REQS)) -c constraints.txt
+	$(if $(NODEPS_REQS),$(PY) -m pip install -q --no-deps $(addprefix -r ,$(NODEPS_REQS)))
 	$(PY) -m pip install -q --no-deps --no-build-isolation -e .
 	@touch $@
 
