@@ -21,6 +21,11 @@ def test_claim_runs_and_records(tmp_path: Path):
         assert results[name]["pa_mpvpe"] <= results[name]["mpve"] + 1e-6
         assert 0 <= results[name]["f5"] <= results[name]["f15"] <= 1
     assert set(saved["details"]["paired"]) == {"pa_mpjpe", "pa_mpvpe", "f5", "f15"}
+    t = results["template"]
+    learned = all(results[n]["pa_mpvpe"] < t["pa_mpvpe"] and results[n]["f5"] > t["f5"] for n in ("graphormer",
+                                                                                                   "no_graph"))
+    assert saved["details"]["learned_beyond_template"] == learned
+    assert not saved["holds"] or learned, "the ablation cannot hold when the models do not beat the template"
     assert "Paired differences" in saved["table_md"] and saved["command"].startswith("python -m projects.")
     assert (tmp_path / "hands.png").stat().st_size > 1000
 
