@@ -99,6 +99,28 @@ def lightning_vs_plain(build: Callable[[], nn.Module], batch: Batch, steps: int 
     return {"plain_s": plain, "lightning_s": lightning, "ratio": lightning / plain}
 
 
+def training_step_seconds(module: L.LightningModule, batch: dict, steps: int = 10, warmup: int = 2,
+                          optimizer: type[torch.optim.Optimizer] = torch.optim.Adam, lr: float = 1e-3,
+                          device: torch.device | str = "cpu") -> float:
+    """Median seconds a step of the module's own ``training_step`` + ``optimizer`` in a bare loop (no Trainer,
+    logging switched off) on a dict ``batch``: the plain-PyTorch side of a Lightning-vs-plain comparison for
+    modules whose step is more than a classifier's."""
+    module = module.to(device).train()
+    module.log = lambda *a, **k: None
+    opt = optimizer(module.parameters(), lr=lr)
+    batch = {k: v.to(device) for k, v in batch.items()}
+    times = []
+    for i in range(warmup + steps):
+        sync()
+        t = time.perf_counter()
+        opt.zero_grad()
+        module.training_step(batch, i).backward()
+        opt.step()
+        sync()
+        times.append(time.perf_counter() - t)
+    return statistics.median(times[warmup:])
+
+
 def forward_flops(model: nn.Module, x: torch.Tensor) -> int:
     """FLOPs of one forward pass, counted by ``torch.utils.flop_counter`` (2 per multiply-add)."""
     with FlopCounterMode(display=False) as counter, torch.no_grad():

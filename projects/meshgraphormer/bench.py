@@ -26,7 +26,7 @@ from projects.meshgraphormer.data import MeshDataModule
 from projects.meshgraphormer.mesh import normalized_adjacency
 from projects.meshgraphormer.module import MeshGraphormerModule
 from projects.meshgraphormer.nets import GraphormerBlock, MeshGraphormer
-from shared.bench import fit_step_seconds, sync
+from shared.bench import fit_step_seconds, sync, training_step_seconds
 from shared.results import RESULTS_DIR, hardware
 
 DEVICE = torch.device("cuda" if torch.cuda.is_available() else "cpu")
@@ -75,24 +75,6 @@ def inference(net: MeshGraphormer, size: int, batch: int, repeats: int) -> dict[
             "batch": batch, "image_size": size}
 
 
-def plain_seconds(module: MeshGraphormerModule, batch: dict, steps: int, warmup: int = 2) -> float:
-    """``training_step`` + Adam in a bare loop (no Trainer): median seconds a step."""
-    module = module.to(DEVICE).train()
-    module.log = lambda *a, **k: None
-    opt = torch.optim.Adam(module.parameters(), lr=1e-3)
-    batch = {k: v.to(DEVICE) for k, v in batch.items()}
-    times = []
-    for i in range(warmup + steps):
-        sync()
-        t = time.perf_counter()
-        opt.zero_grad()
-        module.training_step(batch, i).backward()
-        opt.step()
-        sync()
-        times.append(time.perf_counter() - t)
-    return statistics.median(times[warmup:])
-
-
 def encoder_ms(vertices: int, graph: bool, batch: int, repeats: int) -> float:
     """Forward milliseconds of the three paper-width encoder blocks on 14 joint + ``vertices`` + 49 grid tokens."""
     torch.manual_seed(0)
@@ -130,9 +112,10 @@ def main(argv: list[str] | None = None) -> dict:
     lightning = fit_step_seconds(MeshGraphormerModule(**DEMO), batch, steps=args.steps, warmup=2,
                                  accelerator="gpu" if DEVICE.type == "cuda" else "cpu")
     torch.manual_seed(0)
-    plain = plain_seconds(MeshGraphormerModule(**DEMO), batch, args.steps)
+    plain = training_step_seconds(MeshGraphormerModule(**DEMO), batch, args.steps, device=DEVICE)
     torch.manual_seed(0)
-    no_graph = plain_seconds(MeshGraphormerModule(**{**DEMO, "graph_blocks": ()}), batch, args.steps)
+    no_graph = training_step_seconds(MeshGraphormerModule(**{**DEMO, "graph_blocks": ()}), batch, args.steps,
+                                     device=DEVICE)
     print(f"training step (demo, batch 32): {32 / lightning:.0f} images/s under Lightning, {32 / plain:.0f} in a bare "
           f"loop (ratio {lightning / plain:.2f}); without graph residual blocks {32 / no_graph:.0f} images/s (the "
           f"blocks cost x{plain / no_graph:.2f})", flush=True)

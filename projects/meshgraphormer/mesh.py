@@ -132,12 +132,22 @@ class MeshHierarchy:
         """``x`` (B, sizes[from_level], C) -> (B, sizes[to_level], C) with the ``D`` matrices (a selection of
         vertices, as the official ones, is applied as an index; any other ``D`` as a matrix)."""
         for i in range(from_level, to_level):
-            d = self.down[i].tocsr()
-            if (np.diff(d.indptr) == 1).all() and (d.data == 1).all():
-                x = x.index_select(1, torch.as_tensor(d.indices, dtype=torch.long, device=x.device))
+            kept = self._selection(i)
+            if kept is not None:
+                x = x.index_select(1, kept.to(x.device))
             else:
-                x = torch.einsum("mn,bnc->bmc", torch.as_tensor(d.toarray(), dtype=x.dtype, device=x.device), x)
+                d = torch.as_tensor(self.down[i].toarray(), dtype=x.dtype, device=x.device)
+                x = torch.einsum("mn,bnc->bmc", d, x)
         return x
+
+    def _selection(self, i: int) -> torch.Tensor | None:
+        """The kept vertex indices when ``down[i]`` selects vertices (one 1 per row), else None; cached."""
+        cache = self.__dict__.setdefault("_selections", {})
+        if i not in cache:
+            d = self.down[i].tocsr()
+            one_per_row = (np.diff(d.indptr) == 1).all() and (d.data == 1).all()
+            cache[i] = torch.as_tensor(d.indices, dtype=torch.long) if one_per_row else None
+        return cache[i]
 
     def upsample(self, x: torch.Tensor, to_level: int, from_level: int) -> torch.Tensor:
         """``x`` (B, sizes[from_level], C) -> (B, sizes[to_level], C) with the fixed ``U`` matrices."""

@@ -28,7 +28,7 @@ from projects.stgt.data import MotDataModule
 from projects.stgt.module import TransMOT
 from projects.stgt.nets import GRAPHS, pairwise_iou
 from projects.stgt.tracker import Tracker
-from shared.bench import fit_step_seconds, sync
+from shared.bench import fit_step_seconds, sync, training_step_seconds
 from shared.results import RESULTS_DIR, hardware
 
 ACCELERATOR = "gpu" if torch.cuda.is_available() else "cpu"
@@ -38,24 +38,6 @@ DEVICE = torch.device("cuda" if torch.cuda.is_available() else "cpu")
 def build(dim: int, graph: str = "masked") -> TransMOT:
     torch.manual_seed(0)
     return TransMOT(dim=dim, ff=2 * dim, optimizer="adamw", lr=1e-3, graph=graph)
-
-
-def plain_seconds(model: TransMOT, batch: dict, steps: int, warmup: int = 2) -> float:
-    """``training_step`` + AdamW in a bare loop (no Trainer): median seconds a step."""
-    model = model.to(DEVICE).train()
-    model.log = lambda *a, **k: None
-    opt = torch.optim.AdamW(model.parameters(), lr=1e-3)
-    batch = {k: v.to(DEVICE) for k, v in batch.items()}
-    times = []
-    for i in range(warmup + steps):
-        sync()
-        t = time.perf_counter()
-        opt.zero_grad()
-        model.training_step(batch, i).backward()
-        opt.step()
-        sync()
-        times.append(time.perf_counter() - t)
-    return statistics.median(times[warmup:])
 
 
 def crowd(k: int, window: int, seed: int = 0) -> tuple[dict, int]:
@@ -105,7 +87,7 @@ def main(argv: list[str] | None = None) -> dict:
     data.setup()
     batch = next(iter(data.train_dataloader()))
     lightning = fit_step_seconds(build(dim), batch, steps=args.steps, warmup=2, accelerator=ACCELERATOR)
-    plain = plain_seconds(build(dim), batch, args.steps)
+    plain = training_step_seconds(build(dim), batch, args.steps, optimizer=torch.optim.AdamW, device=DEVICE)
     print(f"training step (batch 32): {32 / lightning:.0f} samples/s under Lightning, {32 / plain:.0f} samples/s in "
           f"a bare loop (ratio {lightning / plain:.2f})")
 

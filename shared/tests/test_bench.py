@@ -1,5 +1,6 @@
 """The bench helpers run and report consistent quantities (no timing targets: those live in bench.py)."""
 
+import lightning as L
 import torch
 from torch import nn
 
@@ -10,6 +11,7 @@ from shared.bench import (
     matmul_gflops,
     plain_step_seconds,
     training_flops,
+    training_step_seconds,
 )
 
 
@@ -39,3 +41,23 @@ def test_training_flops_is_three_forward_passes():
     assert forward_flops(net, batch[0]) == forward
     assert training_flops(net, batch) == 3 * forward
     assert matmul_gflops(n=64, repeats=2) > 0
+
+
+class _DictModule(L.LightningModule):
+    def __init__(self):
+        super().__init__()
+        self.net = _net()
+
+    def training_step(self, batch, batch_idx):
+        loss = nn.functional.cross_entropy(self.net(batch["x"]), batch["y"])
+        self.log("train/loss", loss)  # switched off by the bare loop (no Trainer attached)
+        return loss
+
+
+def test_training_step_seconds_runs_the_modules_own_step():
+    torch.manual_seed(0)
+    module = _DictModule()
+    start = [p.clone() for p in module.parameters()]
+    batch = {"x": torch.randn(4, 12), "y": torch.tensor([0, 1, 2, 0])}
+    assert training_step_seconds(module, batch, steps=2, warmup=1, optimizer=torch.optim.SGD, lr=0.1) > 0
+    assert all(not torch.equal(a, b) for a, b in zip(start, module.parameters(), strict=True))
