@@ -107,8 +107,8 @@ def fit_joint_regressor(vertices: np.ndarray, joints: np.ndarray, rest: np.ndarr
 
 
 def anny_hand(cache_dir: str | Path | None = None, rig: AnnyHandRig | None = None) -> BodyModel:
-    """The embedded right hand (see the module docstring), cached as ``<cache>/anny-hand-model.npz`` and
-    ``<cache>/anny-hand-hierarchy.npz``."""
+    """The embedded right hand (see the module docstring), cached as ``<cache>/anny-hand-model-v2.npz`` and
+    ``<cache>/anny-hand-hierarchy-v2.npz`` (the version changes when what they hold does)."""
     root = Path(cache_dir or cache_root())
     model_file, hier_file = root / "anny-hand-model-v2.npz", root / "anny-hand-hierarchy-v2.npz"
     if not (model_file.is_file() and hier_file.is_file()):
