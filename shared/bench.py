@@ -99,6 +99,22 @@ def lightning_vs_plain(build: Callable[[], nn.Module], batch: Batch, steps: int 
     return {"plain_s": plain, "lightning_s": lightning, "ratio": lightning / plain}
 
 
+@torch.no_grad()
+def median_seconds(fn: Callable[[], object], repeats: int = 10, warmup: int = 1) -> float:
+    """Median wall-clock seconds of ``fn()`` (no gradients) over ``repeats`` calls after ``warmup`` untimed
+    ones, with the device synchronised around each call."""
+    for _ in range(warmup):
+        fn()
+    times = []
+    for _ in range(repeats):
+        sync()
+        t = time.perf_counter()
+        fn()
+        sync()
+        times.append(time.perf_counter() - t)
+    return statistics.median(times)
+
+
 def training_step_seconds(module: L.LightningModule, batch: dict, steps: int = 10, warmup: int = 2,
                           optimizer: type[torch.optim.Optimizer] = torch.optim.Adam, lr: float = 1e-3,
                           device: torch.device | str = "cpu") -> float:

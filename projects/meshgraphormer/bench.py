@@ -16,8 +16,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import statistics
-import time
 
 import numpy as np
 import torch
@@ -26,7 +24,7 @@ from projects.meshgraphormer.data import MeshDataModule
 from projects.meshgraphormer.mesh import normalized_adjacency
 from projects.meshgraphormer.module import MeshGraphormerModule
 from projects.meshgraphormer.nets import GraphormerBlock, MeshGraphormer
-from shared.bench import fit_step_seconds, sync, training_step_seconds
+from shared.bench import fit_step_seconds, median_seconds, training_step_seconds
 from shared.results import RESULTS_DIR, hardware
 
 DEVICE = torch.device("cuda" if torch.cuda.is_available() else "cpu")
@@ -50,20 +48,6 @@ def paper_body_model() -> MeshGraphormer:
     return MeshGraphormer(torch.zeros(14, 3), torch.randn(431, 3) * 0.3, ring_adjacency(431), [431, 1723, 6890],
                           backbone="hrnet_w64", input_dims=(512, 128), hidden_dims=(1024, 256, 64), layers=4, heads=4,
                           mask_ratio=0.3, camera_from="vertices", camera_hidden=250)
-
-
-@torch.no_grad()
-def median_seconds(fn, repeats: int, warmup: int = 1) -> float:
-    for _ in range(warmup):
-        fn()
-    times = []
-    for _ in range(repeats):
-        sync()
-        t = time.perf_counter()
-        fn()
-        sync()
-        times.append(time.perf_counter() - t)
-    return statistics.median(times)
 
 
 def inference(net: MeshGraphormer, size: int, batch: int, repeats: int) -> dict[str, float]:

@@ -67,7 +67,6 @@ class HandSet(Dataset):
 
     def __init__(self, arrays: dict[str, np.ndarray], indices: np.ndarray, train: bool, seed: int = 0):
         self.arrays, self.indices, self.train, self.seed = arrays, indices, train, seed
-        self.epoch = 0
 
     def __len__(self) -> int:
         return len(self.indices)

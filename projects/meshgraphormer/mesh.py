@@ -124,10 +124,6 @@ class MeshHierarchy:
     up: list[sp.csr_matrix]
     adjacency: list[sp.csr_matrix]
 
-    @property
-    def coarsest(self) -> int:
-        return self.sizes[-1]
-
     def downsample(self, x: torch.Tensor, to_level: int, from_level: int = 0) -> torch.Tensor:
         """``x`` (B, sizes[from_level], C) -> (B, sizes[to_level], C) with the ``D`` matrices (a selection of
         vertices, as the official ones, is applied as an index; any other ``D`` as a matrix)."""

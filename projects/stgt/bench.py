@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import statistics
 import time
 
 import numpy as np
@@ -28,7 +27,7 @@ from projects.stgt.data import MotDataModule
 from projects.stgt.module import TransMOT
 from projects.stgt.nets import GRAPHS, pairwise_iou
 from projects.stgt.tracker import Tracker
-from shared.bench import fit_step_seconds, sync, training_step_seconds
+from shared.bench import fit_step_seconds, median_seconds, training_step_seconds
 from shared.results import RESULTS_DIR, hardware
 
 ACCELERATOR = "gpu" if torch.cuda.is_available() else "cpu"
@@ -61,17 +60,8 @@ def crowd(k: int, window: int, seed: int = 0) -> tuple[dict, int]:
     return {"tracks": tracks, "track_mask": mask, "dets": dets, "det_mask": mask}, edges
 
 
-@torch.no_grad()
 def forward_ms(fn, repeats: int = 10) -> float:
-    fn()
-    times = []
-    for _ in range(repeats):
-        sync()
-        t = time.perf_counter()
-        fn()
-        sync()
-        times.append(time.perf_counter() - t)
-    return 1000 * statistics.median(times)
+    return 1000 * median_seconds(fn, repeats)
 
 
 def main(argv: list[str] | None = None) -> dict:

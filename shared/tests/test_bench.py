@@ -9,6 +9,7 @@ from shared.bench import (
     lightning_step_seconds,
     lightning_vs_plain,
     matmul_gflops,
+    median_seconds,
     plain_step_seconds,
     training_flops,
     training_step_seconds,
@@ -61,3 +62,10 @@ def test_training_step_seconds_runs_the_modules_own_step():
     batch = {"x": torch.randn(4, 12), "y": torch.tensor([0, 1, 2, 0])}
     assert training_step_seconds(module, batch, steps=2, warmup=1, optimizer=torch.optim.SGD, lr=0.1) > 0
     assert all(not torch.equal(a, b) for a, b in zip(start, module.parameters(), strict=True))
+
+
+def test_median_seconds_calls_warmup_plus_repeats_without_gradients():
+    calls = []
+    x = torch.ones(2, requires_grad=True)
+    assert median_seconds(lambda: calls.append((x * 2).requires_grad), repeats=3, warmup=2) >= 0
+    assert calls == [False] * 5
