@@ -119,12 +119,12 @@ def training_step_seconds(module: L.LightningModule, batch: dict, steps: int = 1
                           optimizer: type[torch.optim.Optimizer] = torch.optim.Adam, lr: float = 1e-3,
                           device: torch.device | str = "cpu") -> float:
     """Median seconds a step of the module's own ``training_step`` + ``optimizer`` in a bare loop (no Trainer,
-    logging switched off) on a dict ``batch``: the plain-PyTorch side of a Lightning-vs-plain comparison for
-    modules whose step is more than a classifier's."""
+    logging switched off) on a dict ``batch`` (tensors moved to ``device``, other values kept): the plain-PyTorch
+    side of a Lightning-vs-plain comparison for modules whose step is more than a classifier's."""
     module = module.to(device).train()
     module.log = lambda *a, **k: None
     opt = optimizer(module.parameters(), lr=lr)
-    batch = {k: v.to(device) for k, v in batch.items()}
+    batch = {k: v.to(device) if isinstance(v, torch.Tensor) else v for k, v in batch.items()}
     times = []
     for i in range(warmup + steps):
         sync()

@@ -1,0 +1,136 @@
+"""``make bench-value``: what the VALUE toolkit and its baseline cost, in one run.
+
+* the scorer: seconds to validate and score a full-size fake submission (20k moment retrieval queries x 100
+  predictions, as TVR's test split, against a 2,179-video corpus), and how that grows with the number of queries
+  (5k, 10k, 20k: linear expected);
+* training: clips (videos) per second of one demo training step under Lightning's ``Trainer.fit`` and in a bare
+  PyTorch loop running the same ``training_step`` (the ratio is Lightning's overhead), per task kind;
+* scaling with video length: forward time of the encoder (cross-modal + temporal transformers) at 25, 50 and 100
+  frames (StarterCode's maximum, 150 s), demo size and paper size (hidden 768, 6 + 3 layers).
+
+Writes ``results/bench/value.json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from projects.value.data import ValueDataModule
+from projects.value.module import HeroModule
+from projects.value.submission import score_submission, write_submission
+from projects.value.tasks import TASKS
+from shared.bench import fit_step_seconds, median_seconds, training_step_seconds
+from shared.results import RESULTS_DIR, hardware
+
+DEMO = dict(hidden=128, cross_layers=2, temporal_layers=1, heads=4, decoder_layers=1, min_pred_l=0)
+PAPER = dict(hidden=768, cross_layers=6, temporal_layers=3, heads=12, decoder_layers=2)
+
+
+def fake_vcmr(root: Path, queries: int, videos: int = 2179, seed: int = 0) -> Path:
+    """Ground truth for ``queries`` TVR-like queries over ``videos`` videos, and a submission of 100 ranked
+    moments per query (a tenth of them right), under ``root``."""
+    rng = np.random.default_rng(seed)
+    ann = root / "ann" / "tvr"
+    ann.mkdir(parents=True, exist_ok=True)
+    dur = rng.uniform(30, 90, videos).round(2)
+    (ann / "tvr_video2dur_idx.json").write_text(json.dumps({"test": {f"v{i}": [float(dur[i]), i]
+                                                                     for i in range(videos)}}))
+    vid = rng.integers(0, videos, queries)
+    st = (rng.uniform(0, 0.7, queries) * dur[vid]).round(2)
+    ed = np.minimum(st + rng.uniform(2, 20, queries), dur[vid]).round(2)
+    with open(ann / "tvr_test_gt.jsonl", "w") as f:
+        for q in range(queries):
+            f.write(json.dumps({"vid_name": f"v{vid[q]}", "duration": float(dur[vid[q]]), "ts": [float(st[q]),
+                                float(ed[q])], "desc": "a query", "desc_id": q}) + "\n")
+    preds = []
+    for q in range(queries):
+        v = rng.integers(0, videos, 100)
+        s = rng.uniform(0, 60, 100).round(2)
+        moments = [[int(v[k]), float(s[k]), float(s[k] + 5), float(1 - k / 100)] for k in range(100)]
+        if q % 10 == 0:
+            moments[int(rng.integers(0, 10))] = [int(vid[q]), float(st[q]), float(ed[q]), 1.0]
+        preds.append({"desc_id": q, "predictions": moments})
+    return write_submission(root / "submission.zip", {"test": {"tvr": {"VCMR": preds}}})
+
+
+def bench_scorer(sizes: list[int]) -> dict:
+    out = {}
+    for n in sizes:
+        with tempfile.TemporaryDirectory() as tmp:
+            path = fake_vcmr(Path(tmp), n)
+            t = time.perf_counter()
+            report = score_submission(path, "test", tmp, ["tvr"], meteor=False)
+            out[n] = time.perf_counter() - t
+            print(f"scorer: {n} TVR queries x 100 moments validated and scored in {out[n]:.1f} s "
+                  f"(R@10 at IoU 0.7 {report.metrics['tvr']['0.7_r10']:.2f})", flush=True)
+    return out
+
+
+def bench_training(steps: int) -> dict:
+    dm = ValueDataModule(tasks=["tvr", "yc2r", "tvqa", "tvc"], batch_sizes={"tvr": 32, "yc2r": 32, "tvqa": 4,
+                                                                            "tvc": 16})
+    out = {}
+    for task in ("tvr", "tvqa", "tvc"):
+        data = dm.task_data(task, "train")
+        batch = data.batch(range(dm.hparams.batch_sizes[task]))
+        clips = dm.hparams.batch_sizes[task]
+        make = lambda: HeroModule(feature_dim=dm.feature_dim, vocab_size=dm.tokenizer.vocab_size, **DEMO)  # noqa: E731
+        torch.manual_seed(0)
+        lightning = fit_step_seconds(make(), batch, steps=steps, warmup=2)
+        torch.manual_seed(0)
+        plain = training_step_seconds(make(), batch, steps, optimizer=torch.optim.AdamW)
+        out[task] = {"clips_per_s_lightning": clips / lightning, "clips_per_s_plain": clips / plain,
+                     "ratio": lightning / plain}
+        print(f"training {TASKS[task].title} (batch {clips}{', x5 answers' if task == 'tvqa' else ''}): "
+              f"{clips / lightning:.1f} clips/s under Lightning, {clips / plain:.1f} in a bare loop "
+              f"(ratio {lightning / plain:.2f})", flush=True)
+    return out
+
+
+def bench_frames(frames: list[int], feature_dim: int = 4352, vocab: int = 50272) -> dict:
+    out = {}
+    for name, size in (("demo", DEMO), ("paper", PAPER)):
+        model = HeroModule(feature_dim=feature_dim, vocab_size=vocab, **size).eval()
+        out[name] = {}
+        for t in frames:
+            n_clips = max(1, t // 3)  # a subtitle sentence every ~3 frames (4.5 s)
+            batch = {"frames": torch.randn(1, t, feature_dim), "frame_mask": torch.ones(1, t, dtype=torch.bool),
+                     "clip_tokens": torch.randint(1, vocab, (n_clips, 16)),
+                     "clip_frames": torch.arange(n_clips * 3).view(n_clips, 3).clamp(max=t - 1),
+                     "clip_video": torch.zeros(n_clips, dtype=torch.long)}
+            out[name][t] = median_seconds(lambda b=batch, m=model: m.encode(b), repeats=5)
+        base = out[name][frames[0]]
+        print(f"encoder forward, {name} size: " + ", ".join(f"{t} frames {s * 1e3:.0f} ms (x{s / base:.1f})"
+                                                            for t, s in out[name].items()), flush=True)
+    return out
+
+
+def main(argv: list[str] | None = None) -> dict:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--queries", type=int, nargs="+", default=[5000, 10000, 20000])
+    p.add_argument("--frames", type=int, nargs="+", default=[25, 50, 100])
+    p.add_argument("--steps", type=int, default=5)
+    p.add_argument("--out", type=Path, default=RESULTS_DIR / "bench" / "value.json")
+    args = p.parse_args(argv)
+    torch.manual_seed(0)
+    scorer = bench_scorer(args.queries)
+    q = sorted(scorer)
+    print(f"scorer cost x{scorer[q[-1]] / scorer[q[0]]:.1f} for x{q[-1] / q[0]:.0f} queries")
+    training = bench_training(args.steps)
+    frames = bench_frames(args.frames)
+    result = {"hardware": hardware(), "scorer_seconds": scorer, "training": training, "encoder_seconds": frames}
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(result, indent=2) + "\n")
+    print(f"saved {args.out}")
+    return result
+
+
+if __name__ == "__main__":
+    main()
