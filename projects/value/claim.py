@@ -61,7 +61,7 @@ def data_module(tasks, channels: str, steps: int, args) -> ValueDataModule:
     return ValueDataModule(root=args.root, tasks=list(tasks), batch_sizes={t: sizes[t] for t in tasks},
                            features=list(FEATURES),
                            steps_per_epoch=steps, channels=channels, data_cache_dir=args.cache_dir,
-                           eval_limit=args.eval_limit, seed=args.seed)
+                           seed=args.seed)
 
 
 def fit(tasks, channels: str, steps: int, args, init: HeroModule | None = None) -> tuple[HeroModule, ValueDataModule]:
@@ -71,7 +71,7 @@ def fit(tasks, channels: str, steps: int, args, init: HeroModule | None = None) 
     if init is None:
         model = HeroModule(feature_dim=dm.feature_dim, vocab_size=dm.tokenizer.vocab_size, **model_kwargs(args))
     else:
-        model = HeroModule(**{**dict(init.hparams), "lr": args.ft_lr, "hard_negative_start": 0})
+        model = HeroModule(**{**dict(init.hparams), "lr": args.ft_lr})
         model.load_state_dict(copy.deepcopy(init.state_dict()))
     trainer = L.Trainer(max_epochs=1, accelerator="cpu", devices=1, logger=False, enable_checkpointing=False,
                         enable_progress_bar=False, enable_model_summary=False, limit_val_batches=0,
@@ -115,7 +115,6 @@ def main(argv: list[str] | None = None) -> ClaimRecord:
     p.add_argument("--retrieval-batch", type=int, default=32)
     p.add_argument("--qa-batch", type=int, default=4, help="questions (each read with its 5 answers)")
     p.add_argument("--caption-batch", type=int, default=16)
-    p.add_argument("--eval-limit", type=int, help="score only the first N test records of each task")
     p.add_argument("--root", help="a mini-VALUE-like release folder (default: generate mini-VALUE)")
     p.add_argument("--cache-dir", help="where mini-VALUE is cached (default: ~/.cache/repro-zoo/value)")
     p.add_argument("--no-at", action="store_true", help="only the ST runs (no AT, no AT->ST)")

@@ -100,15 +100,16 @@ class VideoStore:
             aligned, _ = release.align_subtitles(subs, len(frames))
             clips = [([self.tok.sep, *self.tok.encode(text)][:self.max_sub_tokens] if text else [], frames_)
                      for text, frames_ in aligned]
-            self._cache[vid] = {"vid": vid, "frames": torch.from_numpy(frames), "clips": clips}
+            # kept in float16 (as released): half the memory of a cached corpus; collate_videos casts to float32
+            self._cache[vid] = {"vid": vid, "frames": torch.from_numpy(frames).half(), "clips": clips}
         return self._cache[vid]
 
 
 def frame_span(ts: tuple[float, float], n_frames: int) -> tuple[int, int]:
-    """HERO's moment labels: ``st = floor(st / 1.5)``, ``ed = ceil(ed / 1.5) - 1`` (inclusive), clipped to the
-    video, ``ed >= st``."""
+    """HERO's moment labels: ``st = floor(st / 1.5)``, ``ed = max(ceil(ed / 1.5) - 1, st + 1)`` (inclusive, so at
+    least two frames), both clipped to the video's last frame."""
     st = min(int(math.floor(ts[0] / FRAME_SECONDS)), n_frames - 1)
-    ed = min(max(int(math.ceil(ts[1] / FRAME_SECONDS)) - 1, st), n_frames - 1)
+    ed = min(max(int(math.ceil(ts[1] / FRAME_SECONDS)) - 1, st + 1), n_frames - 1)
     return st, ed
 
 
@@ -122,7 +123,7 @@ def collate_videos(videos: Sequence[dict]) -> dict[str, torch.Tensor]:
     mask = torch.zeros(len(videos), t, dtype=torch.bool)
     clips = []
     for b, v in enumerate(videos):
-        frames[b, :len(v["frames"])] = v["frames"]
+        frames[b, :len(v["frames"])] = v["frames"].float()
         mask[b, :len(v["frames"])] = True
         clips += [(tokens, [b * t + f for f in fr], b) for tokens, fr in v["clips"]]
     n_tok = max(1, max(len(c[0]) for c in clips))

@@ -105,6 +105,12 @@ def main(argv: Sequence[str] | None = None) -> int:
                 failed = True
                 print(f"{path}: {user_message(err)}", file=sys.stderr)
                 continue
+            except UserFacingError as err:
+                if ground_truth is None:  # the ground truth itself is unusable: nothing can be scored
+                    raise
+                failed = True  # this submission only (e.g. not a zip): score the others
+                print(f"{path}: error: {user_message(err)}", file=sys.stderr)
+                continue
             reports.append(report)
             print(details(report))
         if reports and not args.check:

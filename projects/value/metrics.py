@@ -117,8 +117,16 @@ def caption_scores(predictions: Mapping, references: Mapping, meteor: bool = Tru
                          f"{len(set(predictions) - set(references))} extra")
     keys = {k: i for i, k in enumerate(references)}  # the tokenizer wants plain keys
     tokenizer = PTBTokenizer()
-    gts = tokenizer.tokenize({keys[k]: [{"caption": ascii_only(r)} for r in refs] for k, refs in references.items()})
-    res = tokenizer.tokenize({keys[k]: [{"caption": ascii_only(predictions[k])}] for k in references})
+    try:
+        gts = tokenizer.tokenize({keys[k]: [{"caption": ascii_only(r)} for r in refs]
+                                  for k, refs in references.items()})
+        res = tokenizer.tokenize({keys[k]: [{"caption": ascii_only(predictions[k])}] for k in references})
+    except FileNotFoundError as err:
+        from shared.errors import UserFacingError
+
+        raise UserFacingError("captioning is scored with coco-caption's PTB tokenizer, which runs `java`: install "
+                              "a Java runtime (e.g. apt-get install openjdk-17-jre-headless) or leave the "
+                              "captioning tasks out (--tasks without tvc, yc2c, vatex_en_c)") from err
     out = {"Bleu_4": Bleu(4).compute_score(gts, res, verbose=0)[0][3], "ROUGE_L": Rouge().compute_score(gts, res)[0],
            "CIDEr": Cider().compute_score(gts, res)[0]}
     if meteor:

@@ -81,7 +81,11 @@ class HeroModule(L.LightningModule):
         """Load the network weights of a checkpoint (AT→ST), not its optimiser or step."""
         if not Path(path).is_file():
             raise UserFacingError(f"model.init_from: checkpoint {path} not found")
-        state = torch.load(path, map_location="cpu", weights_only=False)["state_dict"]
+        ckpt = torch.load(path, map_location="cpu", weights_only=False)
+        if not isinstance(ckpt, dict) or "state_dict" not in ckpt:
+            raise UserFacingError(f"model.init_from {path}: not a Lightning checkpoint of this model (no "
+                                  f"'state_dict'); give the last.ckpt of a run of python -m projects.value fit")
+        state = ckpt["state_dict"]
         missing, unexpected = self.load_state_dict(state, strict=False)
         if missing or unexpected:
             raise UserFacingError(f"model.init_from {path}: the checkpoint's model differs (missing {missing[:5]}, "

@@ -58,7 +58,8 @@ class TextEmbedding(nn.Module):
         self.token_type = nn.Embedding(2, hidden)
         self.norm, self.drop = nn.LayerNorm(hidden), nn.Dropout(dropout)
 
-    def forward(self, ids: torch.Tensor, offset: int = 0) -> torch.Tensor:
+    def forward(self, ids: torch.Tensor, offset: int | torch.Tensor = 0) -> torch.Tensor:
+        """``offset``: where positions start, an int or one per row ``(N, 1)``."""
         pos = (torch.arange(ids.shape[-1], device=ids.device) + offset).clamp(max=self.position.num_embeddings - 1)
         return self.drop(self.norm(self.tokens(ids) + self.position(pos) + self.token_type.weight[0]))
 
@@ -151,7 +152,8 @@ class HeroEncoder(nn.Module):
             pads.append(clip_tokens == 0)
         if candidate is not None:
             cand = candidate[clip_video]
-            parts.append(self.text(cand, offset=clip_tokens.shape[1]))
+            # positions continue after each sentence's own tokens (not the batch's padded width)
+            parts.append(self.text(cand, offset=(clip_tokens != 0).sum(1, keepdim=True)))
             pads.append(cand == 0)
         x, pad = torch.cat(parts, 1), torch.cat(pads, 1)
         pad[pad.all(1), 0] = False  # a clip of padding only would give NaN attention

@@ -133,8 +133,9 @@ def parse_predictions(task: Task, file: str, raw: bytes, gt: GroundTruth) -> tup
             except (json.JSONDecodeError, KeyError, IndexError, TypeError):
                 problem(f"line {n}: expected {{\"clip_id\": ..., \"descs\": [{{\"desc\": str}}]}}, got {line[:80]!r}")
                 continue
-            if _int_id(cid) is None or not isinstance(desc, str):
-                problem(f"line {n}: clip_id must be an integer and desc a string", cid)
+            if not isinstance(cid, int) or isinstance(cid, bool) or not isinstance(desc, str):
+                problem(f"line {n}: clip_id must be a JSON integer, as in the ground truth (the official scorer "
+                        f"matches ids by type), and desc a string", cid)
                 continue
             if int(cid) in preds:
                 problem(f"line {n}: clip_id given twice; the later line is used", cid, "warning")
@@ -166,8 +167,16 @@ def parse_predictions(task: Task, file: str, raw: bytes, gt: GroundTruth) -> tup
             if task.kind == "vr" and "VCMR" in obj:
                 problem("video retrieval takes only 'VR' predictions; remove 'VCMR' (the official scorer fails on it)")
             preds = _ranked_lists(obj[key], task.kind == "vcmr", problem)
-            if task.kind == "vcmr" and isinstance(obj.get("VR"), list):
-                extra["VR"] = _ranked_lists(obj["VR"], False, lambda *a, **k: None)
+            if task.kind == "vcmr" and "VR" in obj:  # optional, but scored (and checked) when present
+                if not isinstance(obj["VR"], list):
+                    problem("'VR' must be a list of {\"desc_id\", \"predictions\": [video_idx, ...]}")
+                else:
+                    extra["VR"] = _ranked_lists(obj["VR"], False, lambda msg, pid=None, severity="error":
+                                                problem("VR " + msg, pid, severity))
+                    for k in gt.answers:
+                        if k not in extra["VR"]:
+                            problem("no VR prediction for this ground-truth id (the official scorer scores "
+                                    "every key present)", k)
     missing = [k for k in gt.answers if k not in preds]
     for k in missing:
         problem("no prediction for this ground-truth id", k)

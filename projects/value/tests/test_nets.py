@@ -63,8 +63,9 @@ def test_span_choice_and_caption_losses():
 
 def test_frame_span_labels():
     assert frame_span((0.12, 2.93), 12) == (0, 1)  # floor(0.08) = 0, ceil(1.95) - 1 = 1
-    assert frame_span((3.0, 4.5), 12) == (2, 2)  # end exactly on a boundary: frame 2 only
+    assert frame_span((3.0, 4.5), 12) == (2, 3)  # one frame long: HERO makes it two (ed >= st + 1)
     assert frame_span((16.0, 30.0), 12) == (10, 11)  # clipped to the video
+    assert frame_span((16.0, 17.0), 11) == (10, 10)  # the last frame: ed clipped back to it
 
 
 def test_collate_layout():
@@ -84,7 +85,11 @@ def test_encoder_ignores_padding_and_batch_mates():
     with torch.no_grad():
         alone = enc.encode_video(*collate_videos([a]).values())
         both = enc.encode_video(*collate_videos([a, b]).values())
+        cand = torch.tensor([[3, 4, 0], [3, 9, 12]])
+        alone_qa = enc.encode_video(*collate_videos([a]).values(), candidate=cand[:1])
+        both_qa = enc.encode_video(*collate_videos([a, b]).values(), candidate=cand)
     torch.testing.assert_close(alone[0], both[0, :3], atol=1e-5, rtol=1e-4)
+    torch.testing.assert_close(alone_qa[0], both_qa[0, :3], atol=1e-5, rtol=1e-4)  # candidate positions per clip
     assert both[0, 3:].abs().max() == 0  # padded frames are zero
 
 

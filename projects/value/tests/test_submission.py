@@ -287,6 +287,11 @@ def test_cli_without_ground_truth_is_a_user_error(gts, tmp_path, capsys):
     path = write_submission(tmp_path / "s.zip", {"val": {"tvqa": {"1": 0}}})
     assert evaluate.main([str(path), "--split", "val", "--gt", str(tmp_path)]) == 2
     assert "no VALUE ground truth found for the val phase" in capsys.readouterr().err
-    (tmp_path / "notzip.zip").write_text("hello")
-    assert evaluate.main([str(tmp_path / "notzip.zip"), "--split", "val", "--gt", str(ROOT)]) == 2
-    assert "not a zip file" in capsys.readouterr().err
+    (tmp_path / "notzip.zip").write_text("hello")  # one bad file fails that submission only (exit 1)
+    answers = {str(k): v for k, v in load_ground_truth(TASKS["tvqa"], "val", ROOT).answers.items()}
+    good = write_submission(tmp_path / "good.zip", {"val": {"tvqa": answers}})
+    assert evaluate.main([str(tmp_path / "notzip.zip"), str(good), "--split", "val", "--gt", str(ROOT),
+                          "--tasks", "tvqa"]) == 1
+    captured = capsys.readouterr()
+    assert "notzip.zip: error:" in captured.err and "not a zip file" in captured.err
+    assert "| good |" in captured.out
