@@ -122,6 +122,10 @@ def load_annotations(task: Task, path: str | Path, answers: bool = False) -> lis
             raise CorruptDataError(f"{where}: {task.title} record lacks {', '.join(missing)} (fields: "
                                    f"{', '.join(need)})")
         rid = rec.get(task.id_key)
+        try:
+            int(rid)
+        except (TypeError, ValueError):
+            raise CorruptDataError(f"{where}: {task.id_key} must be an integer, got {rid!r}") from None
         if rid in seen:
             raise CorruptDataError(f"{where}: {task.id_key} {rid!r} already used on line {seen[rid]}")
         seen[rid] = n

@@ -82,7 +82,11 @@ def load_ground_truth(task: Task, phase: str, root: str | Path) -> GroundTruth:
         raw = read_json(path)
         if not isinstance(raw, dict) or not isinstance(raw.get("solution"), dict):
             raise CorruptDataError(f"{path}: expected {{\"solution\": {{show_name: {{qid: answer_idx}}}}}}")
-        answers = {int(q): int(a) for show in raw["solution"].values() for q, a in show.items()}
+        try:
+            answers = {int(q): int(a) for show in raw["solution"].values() for q, a in show.items()}
+        except (AttributeError, TypeError, ValueError):
+            raise CorruptDataError(f"{path}: every solution entry must be {{show_name: {{qid: answer_idx}}}} with "
+                                   f"integer qids and answers") from None
         return GroundTruth(task, phase, path, answers)
     records = load_annotations(task, path, answers=task.kind in ("qa", "caption"))
     if task.kind in ("vcmr", "vr"):

@@ -284,3 +284,11 @@ def test_other_malformed_values(tmp_path):
     assert release.parse_span("NaN-NaN", "x", allow_nan=True) is None
     with pytest.raises(CorruptDataError, match="is not a span"):
         release.parse_span("NaN-NaN", "x")
+
+
+def test_non_integer_id_names_file_line_and_key(tmp_path: Path):
+    path = tmp_path / "tvr_val_release.jsonl"
+    path.write_text(json.dumps({"vid_name": "v", "duration": 9.0, "ts": [0, 3], "desc": "d", "desc_id": 1}) + "\n"
+                    + json.dumps({"vid_name": "v", "duration": 9.0, "ts": [0, 3], "desc": "d", "desc_id": "x7"}) + "\n")
+    with pytest.raises(CorruptDataError, match=r"tvr_val_release.jsonl:2: desc_id must be an integer, got 'x7'"):
+        release.load_annotations(TASKS["tvr"], path)
