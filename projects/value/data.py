@@ -402,9 +402,6 @@ class ValueDataModule(L.LightningDataModule):
             records = records[:self.hparams.eval_limit]
         return TaskData(task, records, self.store(task.source), self.tokenizer, video_idx, self.hparams.max_text_len)
 
-    def eval_split(self, name: str, phase: str) -> str:
-        return TASKS[name].splits[phase]
-
     def setup(self, stage: str | None = None) -> None:
         hp = self.hparams
         if stage in (None, "fit") and not hasattr(self, "train_set"):

@@ -15,9 +15,8 @@ giving ``q``. Multiple-choice candidates (question + answer, a statement, a futu
 to every subtitle sentence and to the temporal transformer's input, so that the video is read once per
 candidate, as HERO's QA model does. The caption decoder attends to the frames of the moment being described.
 
-``channels`` selects the input of the paper's channel ablation: ``both`` (frames + subtitles), ``video``
-(frames only: clips carry no subtitle tokens) and ``subtitle`` (subtitles only: every frame feature is zeroed,
-so a frame position carries its time and the words said over it, and nothing it shows).
+The paper's channel ablation (frames only, subtitles only) is made in the data (``data.channels``): the encoder
+reads whatever clips and features it is given.
 """
 
 from __future__ import annotations
@@ -25,8 +24,6 @@ from __future__ import annotations
 import torch
 from torch import nn
 from torch.nn import functional as F
-
-CHANNELS = ("both", "video", "subtitle")
 
 
 def init_bert(module: nn.Module, std: float = 0.02) -> None:
@@ -110,11 +107,9 @@ class HeroEncoder(nn.Module):
 
     def __init__(self, vocab_size: int, feature_dim: int, hidden: int = 768, cross_layers: int = 6,
                  temporal_layers: int = 3, heads: int = 12, dropout: float = 0.1, max_frames: int = 100,
-                 max_text_len: int = 514, channels: str = "both"):
+                 max_text_len: int = 514):
         super().__init__()
-        if channels not in CHANNELS:
-            raise ValueError(f"channels must be one of {CHANNELS}, got {channels!r}")
-        self.channels, self.hidden = channels, hidden
+        self.hidden = hidden
         self.text = TextEmbedding(vocab_size, hidden, max_text_len, dropout)
         self.frame = FrameEmbedding(feature_dim, hidden, max_frames, dropout)
         self.cross = transformer(hidden, cross_layers, heads, dropout)
@@ -139,10 +134,6 @@ class HeroEncoder(nn.Module):
         ``candidate (B, C)``, when given, holds the token ids of one text per video (a question with one
         answer, a statement) that is appended to every clip of that video and to the temporal input."""
         b, t, _ = frames.shape
-        if self.channels == "subtitle":
-            frames = torch.zeros_like(frames)
-        if self.channels == "video":
-            clip_tokens = clip_tokens[:, :0]
         frame_pad = clip_frames < 0
         flat = frames.reshape(b * t, -1)[clip_frames.clamp(min=0)]  # (N, K, D)
         k_pos = torch.arange(clip_frames.shape[1], device=frames.device)
