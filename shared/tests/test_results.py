@@ -21,7 +21,9 @@ from shared.results import (
 
 def _record(**kw) -> ClaimRecord:
     base = dict(paper="dcd", claim="c", metric="top-1", ours=81.5, baseline=80.0, baseline_name="static",
-                paper_value=None, paper_baseline=70.4, holds=True, command="make reproduce-dcd", seconds=1.0)
+                paper_value=None, paper_baseline=70.4, verdict="holds", command="make reproduce-dcd", seconds=1.0,
+                seeds=[0, 1, 2], per_seed={"dcd": [81.0, 81.5, 82.0], "static": [80.0, 80.0, 80.0]},
+                comparisons=[{"name": "dcd vs static", "margin": 1.5, "se": 0.29, "n": 3, "holds": True}])
     return ClaimRecord(**{**base, **kw})
 
 
@@ -31,16 +33,20 @@ def test_record_round_trip(tmp_path: Path):
     assert load_records(tmp_path)["dcd"] == _record(hardware=load_records(tmp_path)["dcd"].hardware)
 
 
-def test_unknown_key_in_a_record_is_named(tmp_path: Path):
+def test_unknown_or_missing_key_in_a_record_is_named(tmp_path: Path):
     (tmp_path / "x.json").write_text(json.dumps({**_record().__dict__, "oops": 1}))
-    with pytest.raises(ValueError, match=r"x.json: unknown keys \['oops'\]"):
+    with pytest.raises(ValueError, match=r"x.json: unknown keys \['oops'\], missing keys \[\]"):
+        load_records(tmp_path)
+    old = {k: v for k, v in _record().__dict__.items() if k != "verdict"} | {"holds": True}  # the old layout
+    (tmp_path / "x.json").write_text(json.dumps(old))
+    with pytest.raises(ValueError, match=r"unknown keys \['holds'\], missing keys \['verdict'\].*reproduce"):
         load_records(tmp_path)
 
 
 def test_table_has_every_paper_and_the_numbers():
     table = render_table({"dcd": _record()})
     assert table.count("\n") == 11  # header, rule, ten papers
-    assert "| 81.5 / 80 (static) | yes |" in table and "| – / 70.4 |" in table
+    assert "| 81.5 / 80 (static) | +1.5 ± 0.29 (3 seeds) | holds |" in table and "| – / 70.4 |" in table
     assert all(name in table for name in PAPERS) and "planned" in table
 
 
