@@ -62,9 +62,16 @@ $(addprefix reproduce-,$(PAPERS)): reproduce-%: install ## rerun one paper's cla
 	$(PY) -m projects.$*.claim
 	$(PY) -m shared.results
 
-reproduce: install ## rerun every paper's claim, then print and render the results table
-	@set -e; for p in $(PAPERS); do echo "== reproduce $$p"; $(PY) -m projects.$$p.claim; done
-	$(PY) -m shared.results
+reproduce: install ## rerun every paper's claim (a failure does not stop the others), then render the table
+	@failed=""; summary=""; \
+	for p in $(PAPERS); do \
+	  echo "== reproduce $$p"; start=$$(date +%s); \
+	  if $(PY) -m projects.$$p.claim; then status=ok; else status=FAILED; failed="$$failed $$p"; fi; \
+	  summary="$$summary$$(printf '%-16s %-7s %5d s' $$p $$status $$(( $$(date +%s) - start )))\n"; \
+	done; \
+	$(PY) -m shared.results; \
+	printf "\n== time per paper\n$$summary"; \
+	if [ -n "$$failed" ]; then echo "claims that failed to run:$$failed (rerun one with make reproduce-<paper>)" >&2; exit 1; fi
 
 render-results: install ## re-render RESULTS.md and the README table from results/*.json
 	$(PY) -m shared.results
