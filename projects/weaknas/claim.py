@@ -1,23 +1,30 @@
 """``make reproduce-weaknas``: WeakNAS against random search and regularised evolution on the embedded
 NAS-Bench-201 CIFAR-10 table (analog-nasbench), with the same budget and seeds for every method.
 
-Measures, over ``--runs`` seeds: the number of distinct queries until the table's global optimum (and any
-top-0.1% cell) is queried; the mean best test accuracy after 100, 200 and 500 queries (the cell is
-selected by validation accuracy; on this table validation = test); a plot of best accuracy vs queries.
-WeakNAS uses the official predictor's depth (4 ReLU layers) at a quarter of its width (256 instead of
-1000) to fit the time budget; ``--hidden 1000 1000 1000 1000`` runs the official size (12–14× slower per
-iteration, see ``make bench-weaknas``). A cell found inside a batch of queries counts the whole batch
-(WeakNAS queries 10 cells an iteration; the official code counts this way).
-The random-forest and GCN predictors run fewer seeds and a smaller budget (``--extra-runs``, ``--extra-budget``).
+Run by the shared claim protocol (:mod:`shared.claims`): a seed is one search run of every method with that
+seed; its value is the number of distinct queries until the table's global optimum is queried (lower is
+better), a cell found inside a batch counting the whole batch (WeakNAS queries 10 cells an iteration; the
+official code counts this way). A run that never queries the optimum within the budget is censored at
+``budget + 10`` (the first count WeakNAS could reach after the budget). The claim: WeakNAS needs fewer queries
+than random search, and fewer than regularised evolution, each by a paired margin over seeds above two
+standard errors. Random search is the no-learning reference row. The budget sweep scales the query budget.
+
+Also measured (details and the README table): queries to any top-0.1% cell, the mean best test accuracy
+after 100, 200 and 500 queries (the cell is selected by validation accuracy; on this table validation =
+test), the official plot's rule, unlimited-budget runs of the baselines, WeakNAS with the random-forest and
+GCN predictors on the first ``extra_runs`` seeds at a smaller budget, and a plot of best accuracy vs queries.
+WeakNAS uses the official predictor's depth (4 ReLU layers) at a quarter of its width (256 instead of 1000) to
+fit the time budget; ``--hidden 1000 1000 1000 1000`` runs the official size (12-14x slower per iteration,
+see ``make bench-weaknas``).
 """
 
 from __future__ import annotations
 
 import argparse
-import json
+import functools
 import math
 import os
-import time
+import pickle
 from pathlib import Path
 
 import numpy as np
@@ -26,11 +33,107 @@ from projects.weaknas.benchmarks import ANALOG_NAME, load_benchmark
 from projects.weaknas.predictors import GCNPredictor, MLPPredictor, RandomForestPredictor
 from projects.weaknas.search import SearchTrace, random_search, regularized_evolution, weaknas
 from projects.weaknas.space import encode
-from shared.results import ClaimRecord
+from shared.claims import ClaimContext, ClaimSpec, Comparison, SeedRun, comparisons_table, main_guard, run
 
 HERE = Path(__file__).parent
-PLOT = HERE / "docs" / "best_vs_queries.png"
+PLOT_NAME = "best_vs_queries.png"
 CHECKPOINTS = (100, 200, 500)
+BATCH = 10  # WeakNAS's cells per iteration: a run censored at the budget counts as budget + BATCH queries
+
+# Per scale: the query budget of the three compared methods, the WeakNAS MLP's hidden layers, the random
+# forest's trees, and the extra predictors' runs (the first seeds) and budget.
+# cpu (the committed claim, 20 seeds): about 4 minutes on 2 cores (the committed 20 runs took 238 s).
+# gpu: the official 4 x 1000 MLP (sklearn, on the CPU cores of a GPU machine), 1000 trees, 10 extra runs;
+# estimated at about 10 minutes with 16 cores (5 runs of budget 300 took 3 min on 2 cores), not yet run.
+# smoke: seconds, for the tests.
+SCALES = {
+    "cpu": {"budget": 500, "hidden": (256, 256, 256, 256), "rf_trees": 100, "gcn_epochs": 100,
+            "extra_runs": 5, "extra_budget": 200},
+    "gpu": {"budget": 500, "hidden": (1000, 1000, 1000, 1000), "rf_trees": 1000, "gcn_epochs": 100,
+            "extra_runs": 10, "extra_budget": 200},
+    "smoke": {"budget": 30, "hidden": (16, 16), "rf_trees": 5, "gcn_epochs": 2, "extra_runs": 1, "extra_budget": 20},
+}
+ARMS = {"weaknas": "WeakNAS (MLP predictor)", "random": "random search", "evolution": "regularised evolution"}
+
+SPEC = ClaimSpec(
+    paper="weaknas",
+    claim="WeakNAS needs fewer queries than random search and regularised evolution to find the best NAS-Bench-201 "
+          "cell.",
+    metric="queries to the NB201 CIFAR-10 optimum (mean over seeds, censored at budget + 10; lower is better), "
+           "WeakNAS / regularised evolution",
+    method="weaknas", baseline="evolution", baseline_name="regularised evolution",
+    comparisons=[Comparison("weaknas", "random", higher_is_better=False),
+                 Comparison("weaknas", "evolution", higher_is_better=False)],
+    references=["random"], arm_names=ARMS,
+    paper_value=None, paper_baseline=None,  # the paper's NB201 table was not retrievable offline
+    default_seeds=tuple(range(20)),
+    budget_axis="query budget",
+)
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--hidden", type=int, nargs="+", default=None,
+                   help="the WeakNAS MLP's hidden layers (default: the scale's; official: 1000 1000 1000 1000)")
+    p.add_argument("--budget", type=int, default=None, help="query budget of every method (default: the scale's)")
+    p.add_argument("--extra-runs", type=int, default=None,
+                   help="WeakNAS with the random-forest and GCN predictors on this many of the first seeds")
+    p.add_argument("--extra-budget", type=int, default=None, help="query budget of those extra runs")
+
+
+def settings(ctx: ClaimContext) -> dict:
+    """The scale's settings, overridden by the paper's own options."""
+    s = dict(SCALES[ctx.scale])
+    for key in ("hidden", "budget", "extra_runs", "extra_budget"):
+        given = getattr(ctx.args, key, None)
+        if given is not None:
+            s[key] = tuple(given) if key == "hidden" else given
+    return s
+
+
+@functools.cache
+def _table():
+    """The embedded benchmark, its encodings, the optimum (by validation) and the top-0.1% cells."""
+    bench = load_benchmark(ANALOG_NAME)
+    valid = bench.table["valid"]
+    optimum = [int(valid.argmax())]
+    top = np.argsort(-valid, kind="stable")[:math.ceil(0.001 * len(bench))].tolist()
+    return bench, encode(bench.arch_strings()), optimum, top
+
+
+def censored(queries: int | None, budget: int) -> float:
+    """Queries to the optimum; a run that never found it within ``budget`` counts as ``budget + BATCH``."""
+    return float(queries) if queries is not None else float(budget + BATCH)
+
+
+def run_seed(ctx: ClaimContext, seed: int) -> SeedRun:
+    """One search run of every method with ``seed`` (and of the extra predictors on the first seeds)."""
+    s = settings(ctx)
+    bench, X, optimum, top = _table()
+    budget = ctx.scaled("queries", s["budget"])
+    hidden = tuple(s["hidden"])
+    traces = {
+        "weaknas": weaknas(bench, lambda i: MLPPredictor(hidden, seed=i), budget, seed=seed, stop_at=optimum,
+                           features=X),
+        "random": random_search(bench, budget, seed=seed, stop_at=optimum),
+        "evolution": regularized_evolution(bench, budget, seed=seed, stop_at=optimum),
+    }
+    budgets = dict.fromkeys(traces, budget)
+    if ctx.args.seeds.index(seed) < s["extra_runs"]:
+        extra = ctx.scaled("extra queries", s["extra_budget"])
+        traces["weaknas_rf"] = weaknas(bench, lambda i: RandomForestPredictor(s["rf_trees"], 10, seed=i), extra,
+                                       seed=seed, stop_at=optimum, features=X)
+        traces["weaknas_gcn"] = weaknas(bench, lambda i: GCNPredictor(epochs=s["gcn_epochs"], seed=i), extra,
+                                        seed=seed, stop_at=optimum, features=X)
+        budgets |= {"weaknas_rf": extra, "weaknas_gcn": extra}
+    with open(ctx.workdir / f"traces-seed{seed}.pkl", "wb") as f:  # for describe(): table and plot over seeds
+        pickle.dump({"traces": traces, "budgets": budgets}, f)
+    found = {name: t.queries_to_find(optimum, whole_batches=True) for name, t in traces.items()}
+    unlimited = {name: fn(bench, len(bench), seed=seed, stop_at=optimum).queries_to_find(optimum)
+                 for name, fn in (("random", random_search), ("evolution", regularized_evolution))}
+    details = {"queries_to_optimum": found,
+               "queries_to_top_0.1%": {name: t.queries_to_find(top, whole_batches=True) for name, t in traces.items()},
+               "budgets": budgets, "unlimited_queries_to_optimum": unlimited}
+    return SeedRun(values={arm: censored(found[arm], budget) for arm in ARMS}, details=details)
 
 
 def summarise(traces: list[SearchTrace], optimum: list[int], top: list[int], budget: int) -> dict:
@@ -131,7 +234,7 @@ def table_markdown(rows: dict[str, dict], official: dict[str, list[float]], unli
     if tests:
         lines += ["", "One-sided Mann-Whitney U test that WeakNAS needs fewer queries to the optimum (runs that never "
                   "found it ranked last): " + "; ".join(f"against {k} p = {v:.3g}" for k, v in tests.items()) + "."]
-    if official:
+    if any(official.values()):
         lines += ["", "The official plotting counts the predictor's top-1 cell as found even when it was never "
                   "queried; WeakNAS by that rule (mean best test): "
                   + "; ".join(f"{k}: " + ", ".join(f"@{n} {v:.2f}" for n, v in zip(CHECKPOINTS, vals, strict=False))
@@ -139,89 +242,65 @@ def table_markdown(rows: dict[str, dict], official: dict[str, list[float]], unli
     return "\n".join(lines)
 
 
-def main(argv: list[str] | None = None) -> ClaimRecord:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--runs", type=int, default=20)
-    p.add_argument("--budget", type=int, default=500)
-    p.add_argument("--hidden", type=int, nargs="+", default=[256, 256, 256, 256])
-    p.add_argument("--extra-runs", type=int, default=5, help="runs of WeakNAS with the RF and GCN predictors")
-    p.add_argument("--extra-budget", type=int, default=200)
-    p.add_argument("--out", type=Path, help="results folder (default: results/)")
-    p.add_argument("--plot", type=Path, default=PLOT, help="where to save the plot (default: the README's)")
-    args = p.parse_args(argv)
-    start = time.perf_counter()
-    bench = load_benchmark(ANALOG_NAME)
-    X = encode(bench.arch_strings())
-    valid, test = bench.table["valid"], bench.table["test"]
-    optimum = [int(valid.argmax())]
-    top = np.argsort(-valid, kind="stable")[:math.ceil(0.001 * len(bench))].tolist()
-    seeds = range(args.runs)
-    hidden = tuple(args.hidden)
-    mlp_name = f"WeakNAS, MLP {'×'.join(map(str, hidden))}"
+def describe(ctx: ClaimContext, spec: ClaimSpec, runs: dict[int, SeedRun], record) -> tuple[str, str]:
+    """The README table over every seed's traces, the plot (once, after all seeds) and the note."""
+    s = settings(ctx)
+    bench, _, optimum, top = _table()
+    test = bench.table["test"]
+    loaded = {seed: pickle.loads((ctx.workdir / f"traces-seed{seed}.pkl").read_bytes()) for seed in runs}
+    hidden = tuple(s["hidden"])
+    names = {"weaknas": f"WeakNAS, MLP {'×'.join(map(str, hidden))}", "random": "random search",
+             "evolution": "regularised evolution", "weaknas_rf": "WeakNAS, random forest",
+             "weaknas_gcn": "WeakNAS, GCN"}
     groups: dict[str, tuple[list[SearchTrace], int]] = {}
-    timings = {}
-
-    def run(name, fn, n_seeds, budget):
-        t0 = time.perf_counter()
-        groups[name] = ([fn(s, budget) for s in range(n_seeds)], budget)
-        timings[name] = round(time.perf_counter() - t0, 1)
-        print(f"{name}: {timings[name]} s", flush=True)
-
-    run(mlp_name, lambda s, b: weaknas(bench, lambda i: MLPPredictor(hidden, seed=i), b, seed=s, stop_at=optimum,
-                                       features=X), args.runs, args.budget)
-    run("random search", lambda s, b: random_search(bench, b, seed=s, stop_at=optimum), args.runs, args.budget)
-    run("regularised evolution", lambda s, b: regularized_evolution(bench, b, seed=s, stop_at=optimum), args.runs,
-        args.budget)
-    if args.extra_runs:
-        run("WeakNAS, random forest", lambda s, b: weaknas(bench, lambda i: RandomForestPredictor(100, 10, seed=i),
-                                                          b, seed=s, stop_at=optimum, features=X),
-            args.extra_runs, args.extra_budget)
-        run("WeakNAS, GCN", lambda s, b: weaknas(bench, lambda i: GCNPredictor(seed=i), b, seed=s, stop_at=optimum,
-                                                 features=X), args.extra_runs, args.extra_budget)
+    for key, name in names.items():
+        traces = [run["traces"][key] for run in loaded.values() if key in run["traces"]]
+        if traces:
+            budget = next(run["budgets"][key] for run in loaded.values() if key in run["budgets"])
+            groups[name] = (traces, budget)
     rows = {name: summarise(traces, optimum, top, budget) for name, (traces, budget) in groups.items()}
     unlimited = {}
-    for name, fn in (("random search", random_search), ("regularised evolution", regularized_evolution)):
-        found = [fn(bench, len(bench), seed=s, stop_at=optimum).queries_to_find(optimum) for s in seeds]
+    for key in ("random", "evolution"):
+        found = [r.details["unlimited_queries_to_optimum"][key] for r in runs.values()]
         found = [f if f is not None else len(bench) for f in found]
-        unlimited[name] = {"mean": float(np.mean(found)), "median": float(np.median(found)), "runs": found}
+        unlimited[names[key]] = {"mean": float(np.mean(found)), "median": float(np.median(found))}
     official = {name: [official_metric(traces, test, n) for n in CHECKPOINTS if n <= budget]
                 for name, (traces, budget) in groups.items() if name.startswith("WeakNAS")}
-    plot(groups, float(test.max()), args.plot)
-
-    ours, rs, rea = (rows[k]["median_queries_to_optimum"] for k in (mlp_name, "random search",
-                                                                     "regularised evolution"))
-    inf = float("inf")
-    tests = {name: rank_test(rows[mlp_name]["queries_to_optimum"], rows[name]["queries_to_optimum"])
-             for name in ("random search", "regularised evolution")}
-    holds = (ours or inf) < min(rs or inf, rea or inf)
-    note = (f"{args.runs} runs, budget {args.budget} distinct queries; WeakNAS as the official code runs it (10 random "
+    tests = ({name: rank_test(rows[names["weaknas"]]["queries_to_optimum"], rows[name]["queries_to_optimum"])
+              for name in (names["random"], names["evolution"])} if len(runs) > 1 else None)
+    plot_name = PLOT_NAME if ctx.fraction == 1 else f"best_vs_queries-{ctx.fraction:g}.png"
+    plot_path = (ctx.figures_dir / plot_name).resolve()
+    plot(groups, float(test.max()), plot_path)
+    record.details.update({"benchmark": ANALOG_NAME, "optimum": bench.arch_strings()[optimum[0]],
+                           "optimum_accuracy": float(test.max()),
+                           "top_0.1%": [bench.arch_strings()[i] for i in top], "mlp_hidden": list(hidden),
+                           "methods": rows, "official_plot_metric": official, "unlimited_budget": unlimited,
+                           "mann_whitney_p_weaknas_fewer": tests,
+                           "plot": os.path.relpath(plot_path, HERE) if plot_path.is_relative_to(HERE)
+                           else str(plot_path)})
+    budget = ctx.budget["queries"]
+    censored_runs = {spec.label(a): sum(r.details["queries_to_optimum"][a] is None for r in runs.values())
+                     for a in ARMS}
+    table = (table_markdown(rows, official, unlimited, float(test.max()), tests) + "\n\n"
+             + f"The claim's per-seed value is the queries to the optimum with a run that never found it censored at "
+             f"{budget} + {BATCH} = {budget + BATCH} (runs censored: "
+             + ", ".join(f"{k} {v}/{len(runs)}" for k, v in censored_runs.items()) + "); paired over seeds:\n\n"
+             + comparisons_table(spec, record))
+    means = {a: float(np.mean(v)) for a, v in record.per_seed.items()}
+    note = (f"{len(runs)} seeds, budget {budget} distinct queries; WeakNAS as the official code runs it (10 random "
             f"cells, then 10 a round drawn from the predicted top-100) with an MLP of {len(hidden)} ReLU layers of "
-            f"{hidden[0]} (official: 1000). Median queries to the optimum: WeakNAS {ours}, random search {rs}, "
-            f"regularised evolution {rea} (censored at the budget; one-sided Mann-Whitney p against evolution "
-            f"{tests['regularised evolution']:.3g}, against random search {tests['random search']:.3g}). The "
-            "analog-nasbench table holds one accuracy per cell, so validation = test here. The paper's NB201 table "
-            "was not retrievable offline.")
-    record = ClaimRecord(
-        paper="weaknas",
-        claim="WeakNAS needs fewer queries than random search and regularised evolution to find the best NAS-Bench-201 "
-              "cell.",
-        metric="median queries to the NB201 CIFAR-10 optimum, WeakNAS / best baseline (lower is better)",
-        ours=ours, baseline=min((v for v in (rs, rea) if v is not None), default=None),
-        baseline_name="regularised evolution" if (rea or inf) <= (rs or inf) else "random search",
-        paper_value=None, paper_baseline=None, holds=bool(holds), command="make reproduce-weaknas",
-        seconds=round(time.perf_counter() - start, 1), runs=args.runs, note=note,
-        table_md=table_markdown(rows, official, unlimited, float(test.max()), tests),
-        details={"benchmark": ANALOG_NAME, "optimum": bench.arch_strings()[optimum[0]],
-                 "optimum_accuracy": float(test.max()), "top_0.1%": [bench.arch_strings()[i] for i in top],
-                 "mlp_hidden": list(hidden), "methods": rows, "official_plot_metric": official,
-                 "unlimited_budget": unlimited, "mann_whitney_p_weaknas_fewer": tests,
-                 "seconds_by_method": timings, "plot": os.path.relpath(args.plot, HERE)})
-    path = record.save(args.out) if args.out else record.save()
-    print(json.dumps({k: v for k, v in record.__dict__.items() if k not in ("details", "table_md")}, indent=1))
-    print(record.table_md)
-    print(f"wrote {path} and {args.plot}")
-    return record
+            f"{hidden[0]} (official: 1000). Mean queries to the optimum (censored at {budget + BATCH}): "
+            + ", ".join(f"{spec.label(a)} {v:.1f}" for a, v in means.items())
+            + "; runs censored: " + ", ".join(f"{k} {v}" for k, v in censored_runs.items())
+            + ". The analog-nasbench table holds one accuracy per cell, so validation = test here. The paper's NB201 "
+            "table was not retrievable offline.")
+    return table, note
+
+
+def main(argv: list[str] | None = None):
+    return run(SPEC, run_seed, argv, add_arguments=add_arguments, describe=describe, docs_dir=HERE / "docs",
+               description=__doc__.splitlines()[0])
 
 
 if __name__ == "__main__":
-    main()
+    main_guard(main)
