@@ -58,17 +58,74 @@ class InterruptAfter(L.Callback):
             trainer.should_stop = True
 
 
+class CrashAt(L.Callback):
+    """Interrupt training in the middle of epoch ``epoch`` (counted from 0), before batch ``batch`` runs: with
+    ``signal`` ("SIGINT", "SIGKILL", ...) the process sends itself that signal, otherwise it raises
+    :class:`SimulatedCrash` (as a crash in a data loader or a layer would)."""
+
+    def __init__(self, epoch: int = 1, batch: int = 1, signal: str | None = None):
+        self.epoch, self.batch, self.signal = epoch, batch, signal
+
+    def on_train_batch_start(self, trainer: L.Trainer, pl_module: L.LightningModule, batch, batch_idx: int) -> None:
+        if trainer.current_epoch == self.epoch and batch_idx == self.batch:
+            if self.signal:
+                import os
+                import signal
+
+                os.kill(os.getpid(), getattr(signal, self.signal))
+            raise SimulatedCrash(f"simulated crash in epoch {self.epoch}, batch {self.batch}")
+
+
+class SimulatedCrash(RuntimeError):
+    """Raised by :class:`CrashAt`."""
+
+
+class ScaleLearningRate(L.Callback):
+    """Multiply every optimiser's learning rate by ``factor`` when epoch ``epoch`` starts (a setting that makes a
+    healthy run diverge part-way, for the NaN stop's tests)."""
+
+    def __init__(self, epoch: int = 1, factor: float = 1e30):
+        self.epoch, self.factor = epoch, factor
+
+    def on_train_epoch_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        if trainer.current_epoch == self.epoch:
+            for optimizer in trainer.optimizers:
+                for group in optimizer.param_groups:
+                    group["lr"] *= self.factor
+
+
+def last_checkpoint(root: str | Path) -> Path:
+    """The one ``last.ckpt`` under ``root`` (asserted)."""
+    found = sorted(Path(root).rglob("last.ckpt"))
+    assert len(found) == 1, f"expected one last.ckpt under {root}, found {found}"
+    return found[0]
+
+
 def check_resume(main: CliMain, configs: Sequence[str | Path], tmp_path: Path, *overrides: str,
-                 epochs: int = 2, stop_after: int = 1, rtol: float = 1e-5) -> dict[str, float]:
-    """Train ``epochs`` epochs straight, and again interrupted after ``stop_after`` epochs and resumed from
-    ``last.ckpt``; assert both runs end with the same metrics (and the same weights). Returns them."""
+                 epochs: int = 2, stop_after: int = 1, rtol: float = 1e-5, crash: bool = False) -> dict[str, float]:
+    """Train ``epochs`` epochs straight, and again interrupted and resumed from the ``last.ckpt`` on disk; assert
+    both runs end with the same metrics (and the same weights). Returns them.
+
+    The interruption is a clean stop after ``stop_after`` epochs, or with ``crash`` an exception raised in the
+    middle of epoch ``stop_after`` (:class:`CrashAt`: nothing runs at the end of that epoch or of training, so only
+    the checkpoints written during training are there to resume from)."""
     full = (*overrides, f"--trainer.max_epochs={epochs}")
     straight = run_cli(main, configs, tmp_path / "straight", *full)
-    first = run_cli(main, configs, tmp_path / "interrupted", *full,
-                    "--trainer.callbacks+=shared.testing.InterruptAfter", f"--trainer.callbacks.epochs={stop_after}")
-    assert first.trainer.current_epoch == stop_after, "the interrupted run did not stop where asked"
-    last = Path(first.trainer.checkpoint_callback.last_model_path)
-    assert last.is_file(), f"no last.ckpt was written under {tmp_path / 'interrupted'}"
+    if crash:
+        try:
+            run_cli(main, configs, tmp_path / "interrupted", *full, "--trainer.callbacks+=shared.testing.CrashAt",
+                    f"--trainer.callbacks.epoch={stop_after}", "--trainer.callbacks.batch=1")
+        except SimulatedCrash:
+            pass
+        else:
+            raise AssertionError("the run was not interrupted")
+    else:
+        first = run_cli(main, configs, tmp_path / "interrupted", *full, "--trainer.callbacks+=shared.testing"
+                        ".InterruptAfter", f"--trainer.callbacks.epochs={stop_after}")
+        assert first.trainer.current_epoch == stop_after, "the interrupted run did not stop where asked"
+    last = last_checkpoint(tmp_path / "interrupted")
+    saved = torch.load(last, map_location="cpu", weights_only=False)
+    assert saved["epoch"] == stop_after - 1, ("last.ckpt is not from the last epoch that finished", saved["epoch"])
     resumed = run_cli(main, configs, tmp_path / "resumed", *full, f"--ckpt_path={last}")
     expected, got = final_metrics(straight), final_metrics(resumed)
     assert expected.keys() == got.keys(), (expected.keys(), got.keys())

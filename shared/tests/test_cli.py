@@ -1,6 +1,8 @@
 """The shared LightningCLI entry: defaults, resume, and errors that say what to do."""
 
 import gzip
+import os
+import re
 import shutil
 import subprocess
 import sys
@@ -14,7 +16,7 @@ import yaml
 
 from shared.cli import cli_main
 from shared.errors import CorruptDataError, user_message
-from shared.testing import check_resume, run_cli
+from shared.testing import SimulatedCrash, check_resume, last_checkpoint, run_cli
 
 FIXTURES = Path(__file__).parent / "fixtures" / "fashion-mnist"
 
@@ -146,3 +148,202 @@ def test_worker_tracebacks_are_cut_to_the_original_message():
         next(iter(loader))
     assert "Original Traceback" in str(exc.value)
     assert user_message(exc.value) == "/data/x.JPEG is not a readable image. Replace or delete the file."
+
+
+# ---------------------------------------------------------------------------------------------- interruption
+
+
+def test_crash_mid_epoch_resumes_from_the_epoch_checkpoint_to_the_same_end_state(config: Path, tmp_path: Path):
+    check_resume(tiny_main, [config], tmp_path, epochs=3, stop_after=2, crash=True)
+
+
+def test_sigkill_mid_epoch_leaves_a_checkpoint_that_resumes_exactly(config: Path, tmp_path: Path):
+    """A real signal in a separate process: nothing of Lightning's shutdown runs, only what is on disk counts."""
+    code = ("from shared.tests.test_cli import tiny_main; import sys; tiny_main(args=sys.argv[1:])")
+    args = ["fit", f"--config={config}", "--trainer.max_epochs=3", "--trainer.enable_progress_bar=false",
+            "--trainer.callbacks+=shared.testing.CrashAt", "--trainer.callbacks.epoch=2",
+            "--trainer.callbacks.batch=2", "--trainer.callbacks.signal=SIGKILL"]
+    proc = subprocess.run([sys.executable, "-c", code, *args, f"--trainer.default_root_dir={tmp_path}/killed"],
+                          capture_output=True, text=True, timeout=300, cwd=Path(__file__).resolve().parents[2])
+    assert proc.returncode == -9, proc.stderr[-2000:]
+    folder = tmp_path / "killed" / "logs" / "tiny" / "version_0" / "checkpoints"
+    assert [p.name for p in folder.iterdir()] == ["last.ckpt"]  # no partial file left beside it
+    assert torch.load(folder / "last.ckpt", weights_only=False)["epoch"] == 1
+    resumed = run_cli(tiny_main, [config], tmp_path / "resumed", "--trainer.max_epochs=3",
+                      f"--ckpt_path={folder / 'last.ckpt'}")
+    straight = run_cli(tiny_main, [config], tmp_path / "straight", "--trainer.max_epochs=3")
+    for (name, a), b in zip(straight.model.state_dict().items(), resumed.model.state_dict().values(), strict=True):
+        torch.testing.assert_close(a, b, msg=lambda m, n=name: f"{n}: {m}")
+
+
+def test_checkpoint_every_n_train_steps_as_well_as_every_epoch(config: Path, tmp_path: Path):
+    # 5 batches an epoch; a crash before batch 3 of epoch 1 (step 8): the step-7 checkpoint (every 7 steps) is newer
+    # than the end of epoch 0 (step 5)
+    with pytest.raises(SimulatedCrash):
+        run_cli(tiny_main, [config], tmp_path, "--trainer.max_epochs=3", "--checkpoint.every_n_train_steps=7",
+                "--trainer.callbacks+=shared.testing.CrashAt", "--trainer.callbacks.epoch=1",
+                "--trainer.callbacks.batch=3")
+    assert torch.load(last_checkpoint(tmp_path), weights_only=False)["global_step"] == 7
+    cli = run_cli(tiny_main, [config], tmp_path / "every-epoch", "--trainer.max_epochs=2",
+                  "--checkpoint.every_n_train_steps=7", "--trainer.callbacks+=shared.testing.InterruptAfter",
+                  "--trainer.callbacks.epochs=2")
+    assert torch.load(cli.trainer.checkpoint_callback.last_model_path, weights_only=False)["global_step"] == 10
+
+
+class BreakSaveAt(L.Callback):
+    """From epoch ``epoch`` on, checkpoint writes put a few bytes on disk and then fail, as a full disk or a kill
+    in the middle of the write would."""
+
+    def __init__(self, epoch: int):
+        self.epoch = epoch
+
+    def on_train_epoch_end(self, trainer, pl_module):
+        if trainer.current_epoch == self.epoch:
+            def broken(checkpoint, path, storage_options=None):
+                Path(path).write_bytes(b"PK\x03\x04 truncated")
+                raise OSError(28, "No space left on device")
+            trainer.strategy.checkpoint_io.save_checkpoint = broken
+
+
+def test_a_failed_checkpoint_write_keeps_the_previous_one_intact(config: Path, tmp_path: Path):
+    with pytest.raises(OSError, match="No space left"):
+        run_cli(tiny_main, [config], tmp_path, "--trainer.max_epochs=3",
+                "--trainer.callbacks+=shared.tests.test_cli.BreakSaveAt", "--trainer.callbacks.epoch=1")
+    saved = torch.load(last_checkpoint(tmp_path), weights_only=False)
+    assert saved["epoch"] == 0 and saved["global_step"] == 5
+
+
+# ---------------------------------------------------------------------------------------------- NaN stop
+
+
+def test_nan_loss_stops_with_one_paragraph_and_keeps_the_last_good_checkpoint(config: Path, tmp_path: Path,
+                                                                               capsys: pytest.CaptureFixture):
+    with pytest.raises(SystemExit) as exc:
+        run_cli(tiny_main, [config], tmp_path, "--trainer.max_epochs=3",
+                "--trainer.callbacks+=shared.testing.ScaleLearningRate", "--trainer.callbacks.epoch=1")
+    err = [line for line in capsys.readouterr().err.splitlines() if line.startswith("error:")]
+    assert exc.value.code == 1 and len(err) == 1
+    last = last_checkpoint(tmp_path)
+    assert re.search(r"the loss is not finite at epoch 1, batch \d \(optimiser step \d+\): the loss returned by "
+                     r"training_step = (nan|inf)", err[0]), err[0]
+    assert f"--ckpt_path {last}" in err[0] and "learning rate" in err[0]
+    saved = torch.load(last, weights_only=False)
+    assert saved["epoch"] == 0 and all(torch.isfinite(v).all() for v in saved["state_dict"].values())
+
+
+def test_nonfinite_weights_are_never_saved(config: Path, tmp_path: Path, capsys: pytest.CaptureFixture):
+    # the loss of the only step is finite, but the weights after it are not: the epoch-end save must refuse
+    with pytest.raises(SystemExit):
+        run_cli(tiny_main, [config], tmp_path, "--trainer.max_epochs=1", "--trainer.limit_train_batches=1",
+                "--trainer.callbacks+=shared.tests.test_cli.PoisonWeightsAfterStep")
+    err = capsys.readouterr().err
+    assert "the weights hold NaN or infinity after optimiser step 1" in err and "net.1.weight" in err
+    assert not list(tmp_path.rglob("*.ckpt"))
+
+
+class PoisonWeightsAfterStep(L.Callback):
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx):
+        with torch.no_grad():
+            pl_module.net[1].weight[0, 0] = float("inf")
+
+
+# ---------------------------------------------------------------------------------------------- --ckpt_path
+
+
+@pytest.fixture
+def trained(config: Path, tmp_path: Path) -> Path:
+    run_cli(tiny_main, [config], tmp_path / "trained", "--trainer.max_epochs=1")
+    return last_checkpoint(tmp_path / "trained")
+
+
+def _error_lines(capsys: pytest.CaptureFixture) -> list[str]:
+    return [line for line in capsys.readouterr().err.splitlines() if line.startswith("error:")]
+
+
+def test_resume_with_a_conflicting_model_option_is_refused(config: Path, trained: Path, tmp_path: Path,
+                                                           capsys: pytest.CaptureFixture):
+    with pytest.raises(SystemExit) as exc:
+        run_cli(tiny_main, [config], tmp_path, "--trainer.max_epochs=2", "--model.hidden=32",
+                f"--ckpt_path={trained}")
+    err = _error_lines(capsys)
+    assert exc.value.code == 1 and len(err) == 1
+    assert "model.hidden is 8 in the checkpoint but 32 in the command line" in err[0]
+    other = tmp_path / "other.yaml"
+    other.write_text("model:\n  lr: 0.5\n")
+    with pytest.raises(SystemExit):
+        run_cli(tiny_main, [config, other], tmp_path, f"--ckpt_path={trained}")
+    assert f"model.lr is 0.05 in the checkpoint but 0.5 in {other}" in _error_lines(capsys)[0]
+
+
+def test_resume_takes_unset_model_options_from_the_checkpoint(config: Path, trained: Path, tmp_path: Path):
+    bare = tmp_path / "bare.yaml"
+    bare.write_text(yaml.safe_dump({k: v for k, v in yaml.safe_load(config.read_text()).items() if k != "model"}))
+    cli = run_cli(tiny_main, [bare], tmp_path / "resumed", "--trainer.max_epochs=2", f"--ckpt_path={trained}")
+    assert cli.model.hparams.hidden == 8 and cli.trainer.current_epoch == 2  # the default (16) would not load
+
+
+@pytest.mark.parametrize("size", [0, 100, -200])
+def test_truncated_ckpt_path_is_one_paragraph(config: Path, trained: Path, tmp_path: Path, size: int,
+                                              capsys: pytest.CaptureFixture):
+    broken = tmp_path / "broken.ckpt"
+    data = trained.read_bytes()
+    broken.write_bytes(data[:size] if size >= 0 else data[:len(data) + size])
+    with pytest.raises(SystemExit) as exc:
+        run_cli(tiny_main, [config], tmp_path, f"--ckpt_path={broken}")
+    err = _error_lines(capsys)
+    assert exc.value.code == 1 and len(err) == 1
+    assert f"--ckpt_path {broken} is not a readable checkpoint" in err[0] and "truncated" in err[0]
+
+
+def test_missing_ckpt_path_is_one_paragraph(config: Path, tmp_path: Path, capsys: pytest.CaptureFixture):
+    with pytest.raises(SystemExit):
+        run_cli(tiny_main, [config], tmp_path, f"--ckpt_path={tmp_path}/nope.ckpt")
+    err = _error_lines(capsys)
+    assert len(err) == 1 and f"--ckpt_path {tmp_path}/nope.ckpt not found" in err[0] and "logs/tiny/" in err[0]
+
+
+def test_checkpoint_of_another_paper_is_named(config: Path, trained: Path, tmp_path: Path,
+                                              capsys: pytest.CaptureFixture):
+    ckpt = torch.load(trained, weights_only=False)
+    assert ckpt["repro_zoo"] == {"paper": "tiny"}
+    ckpt["repro_zoo"] = {"paper": "dcd"}
+    tagged = tmp_path / "dcd.ckpt"
+    torch.save(ckpt, tagged)
+    with pytest.raises(SystemExit):
+        run_cli(tiny_main, [config], tmp_path, f"--ckpt_path={tagged}")
+    assert "was written by `python -m projects.dcd`, not by `python -m projects.tiny`" in _error_lines(capsys)[0]
+    del ckpt["repro_zoo"]  # an untagged checkpoint whose options this model does not take
+    ckpt["hyper_parameters"] = {"arch": "resnet18", "conv": "dcd"}
+    untagged = tmp_path / "untagged.ckpt"
+    torch.save(ckpt, untagged)
+    with pytest.raises(SystemExit):
+        run_cli(tiny_main, [config], tmp_path, f"--ckpt_path={untagged}")
+    err = _error_lines(capsys)
+    assert len(err) == 1 and f"--ckpt_path {untagged} does not hold a model of `python -m projects.tiny`" in err[0]
+
+
+# ---------------------------------------------------------------------------------------------- run folders
+
+
+def test_fast_dev_run_writes_no_checkpoint(config: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.chdir(tmp_path)
+    tiny_main(args=["fit", f"--config={config}", "--trainer.fast_dev_run=1", "--trainer.enable_progress_bar=false"])
+    assert not list(tmp_path.rglob("*.ckpt")) and not (tmp_path / "checkpoints").exists()
+
+
+def test_named_run_and_latest_link(config: Path, tmp_path: Path):
+    run_cli(tiny_main, [config], tmp_path, "--version=teacher")
+    run_cli(tiny_main, [config], tmp_path)
+    logs = tmp_path / "logs" / "tiny"
+    assert (logs / "teacher" / "checkpoints" / "last.ckpt").is_file()
+    assert (logs / "latest").is_symlink() and os.readlink(logs / "latest") == "version_0"
+    assert (logs / "latest" / "checkpoints" / "last.ckpt").is_file()
+
+
+def test_failed_run_leaves_no_empty_version_folder(config: Path, tmp_path: Path):
+    with pytest.raises(SimulatedCrash):
+        run_cli(tiny_main, [config], tmp_path, "--trainer.callbacks+=shared.testing.CrashAt",
+                "--trainer.callbacks.epoch=0", "--trainer.callbacks.batch=0")
+    assert not (tmp_path / "logs" / "tiny" / "version_0").exists()
+    run_cli(tiny_main, [config], tmp_path)
+    assert (tmp_path / "logs" / "tiny" / "version_0" / "checkpoints" / "last.ckpt").is_file()
