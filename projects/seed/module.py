@@ -14,6 +14,7 @@ from torch import nn
 
 from projects.seed.losses import info_nce_loss, seed_loss
 from projects.seed.nets import Encoder, build_encoder, projection_head, resolved_width
+from shared.checkpoints import read_checkpoint
 from shared.errors import UserFacingError
 from shared.schedules import per_step_scheduler, scaled_lr
 
@@ -157,15 +158,17 @@ class MoCoV2(SelfSupervised):
         return loss
 
 
+RANDOM = "random"  # the explicit choice of an untrained network in place of a checkpoint
+
+TEACHER_HINT = ("Pretrain a teacher with `python -m projects.seed fit -c projects/seed/configs/demo.yaml --version "
+                "teacher` (it writes logs/seed/teacher/checkpoints/last.ckpt), or point model.init_args.teacher_ckpt "
+                "at a MoCo-v2 checkpoint of this package.")
+
+
 def load_teacher(path: str | Path) -> dict:
-    """The checkpoint dict of a MoCo-v2 teacher (this package's), with a clear error when it is missing."""
-    path = Path(path)
-    if not path.is_file():
-        raise UserFacingError(
-            f"Teacher checkpoint {path} not found. Pretrain one with `python -m projects.seed fit -c "
-            f"projects/seed/configs/demo.yaml` (it writes logs/seed/version_<n>/checkpoints/last.ckpt), or point "
-            f"model.init_args.teacher_ckpt at a MoCo-v2 checkpoint of this package.")
-    return torch.load(path, map_location="cpu", weights_only=False)
+    """The checkpoint dict of a MoCo-v2 teacher (this package's), with a clear error when it is missing or
+    unreadable."""
+    return read_checkpoint(path, "Teacher checkpoint (model.init_args.teacher_ckpt)", hint=TEACHER_HINT)
 
 
 def _restore(cls, checkpoint: dict, **overrides):
@@ -188,9 +191,14 @@ class SEED(SelfSupervised):
     is filled with teacher embeddings after the loss; t_S = 0.2, t_T = 1e-4, K = 65,536, dim 128.
 
     Args:
-        teacher_ckpt: a :class:`MoCoV2` checkpoint. None builds an untrained teacher of ``teacher_arch``
-            (tests, benchmarks, or loading a SEED checkpoint, whose state holds the teacher's weights).
+        teacher_ckpt: a :class:`MoCoV2` checkpoint; required to run through the CLI. ``"random"`` (or None from
+            Python: tests, benchmarks, or loading a SEED checkpoint, whose state holds the teacher's weights)
+            builds an untrained teacher of ``teacher_arch``.
     """
+
+    cli_required = {"teacher_ckpt": "SEED distils a trained MoCo-v2 teacher; without one it would distil random "
+                                    f"features. {TEACHER_HINT} To distil an untrained teacher on purpose, set it to "
+                                    f"'{RANDOM}'."}
 
     def __init__(self, student_arch: str = "conv4", student_width: int | None = None, in_channels: int = 1,
                  teacher_ckpt: str | None = None, teacher_arch: str = "resnet_small", teacher_width: int | None = None,
@@ -202,7 +210,7 @@ class SEED(SelfSupervised):
         self.save_hyperparameters()
         self.encoder = build_encoder(student_arch, in_channels, student_width)
         self.head = projection_head(self.encoder.feature_dim, dim, student_mlp)
-        if teacher_ckpt:
+        if teacher_ckpt and teacher_ckpt != RANDOM:
             checkpoint = load_teacher(teacher_ckpt)
             expected = {"arch": teacher_arch, "width": resolved_width(teacher_arch, teacher_width), "dim": dim,
                         "in_channels": in_channels, "mlp": teacher_mlp}
@@ -249,13 +257,13 @@ class SEED(SelfSupervised):
         return loss
 
 
+ENCODER_HINT = ("Train one with the MoCo-v2 or SEED configs of projects/seed/configs first (README: the three CPU "
+                "stages), e.g. logs/seed/student/checkpoints/last.ckpt.")
+
+
 def load_encoder(path: str | Path) -> Encoder:
     """The encoder of a MoCo-v2 checkpoint, or the student of a SEED checkpoint."""
-    path = Path(path)
-    if not path.is_file():
-        raise UserFacingError(f"Encoder checkpoint {path} not found; train one with the MoCo-v2 or SEED configs "
-                              f"of projects/seed/configs first.")
-    checkpoint = torch.load(path, map_location="cpu", weights_only=False)
+    checkpoint = read_checkpoint(path, "Encoder checkpoint (model.init_args.encoder_ckpt)", hint=ENCODER_HINT)
     hparams = checkpoint.get("hyper_parameters", {})
     if "student_arch" in hparams:  # the teacher's weights are in the SEED checkpoint itself
         return _restore(SEED, checkpoint, teacher_ckpt=None).encoder
@@ -268,13 +276,20 @@ class LinearProbe(L.LightningModule):
     """The linear evaluation protocol: a frozen encoder (eval mode) and a linear classifier on its pooled
     features, trained with cross-entropy and SGD (MoCo's protocol: no weight decay, large lr)."""
 
+    cli_required = {"encoder_ckpt": "the linear probe measures the features of a trained encoder; without one it "
+                                    f"would probe random features. {ENCODER_HINT} To probe an untrained encoder of "
+                                    f"model.init_args.arch on purpose (a baseline), set it to '{RANDOM}'."}
+
     def __init__(self, encoder_ckpt: str | None = None, arch: str = "conv4", in_channels: int = 1,
                  width: int | None = None, num_classes: int = 10, lr: float = 30.0,
                  lr_base_batch_size: int | None = None, milestones: tuple[int, ...] = (60, 80),
                  weight_decay: float = 0.0):
+        """``encoder_ckpt``: a MoCo-v2 or SEED checkpoint; required to run through the CLI. ``"random"`` (or None
+        from Python) builds an untrained encoder of ``arch``."""
         super().__init__()
         self.save_hyperparameters()
-        self.encoder = load_encoder(encoder_ckpt) if encoder_ckpt else build_encoder(arch, in_channels, width)
+        trained = encoder_ckpt and encoder_ckpt != RANDOM
+        self.encoder = load_encoder(encoder_ckpt) if trained else build_encoder(arch, in_channels, width)
         for p in self.encoder.parameters():
             p.requires_grad = False
         self.classifier = nn.Linear(self.encoder.feature_dim, num_classes)

@@ -109,3 +109,34 @@ def test_ddp_on_two_cpu_processes_gathers_the_queue(tmp_path: Path):
                                 "--model.init_args.queue_size=40", "--trainer.max_epochs=1")
     # 64 images over 2 processes, 16 a batch: 2 steps, each pushing the 2 x 16 keys of both processes
     assert ckpt["global_step"] == 2 and int(ckpt["state_dict"]["queue.pointer"]) == 2 * 2 * 16 % 40
+
+
+@pytest.mark.parametrize(("config", "key"), [("demo_seed.yaml", "teacher_ckpt"), ("demo_linear.yaml", "encoder_ckpt")])
+def test_required_checkpoint_missing_stops_before_training(config: str, key: str, tmp_path: Path,
+                                                           capsys: pytest.CaptureFixture):
+    with pytest.raises(SystemExit) as exc:
+        run_cli(main, [CONFIGS / config], tmp_path, *TINY)
+    err = [line for line in capsys.readouterr().err.splitlines() if line.startswith("error:")]
+    assert exc.value.code == 1 and len(err) == 1
+    assert f"model.init_args.{key} is required by" in err[0] and "'random'" in err[0]
+    assert not list(tmp_path.rglob("*.ckpt")) and not (tmp_path / "logs").exists()
+
+
+def test_random_encoder_is_an_explicit_choice(tmp_path: Path):
+    cli = run_cli(main, [CONFIGS / "demo_linear.yaml"], tmp_path, *TINY, "--trainer.max_epochs=1",
+                  "--model.init_args.encoder_ckpt=random")
+    assert cli.model.hparams.encoder_ckpt == "random" and cli.trainer.global_step == 4
+
+
+@pytest.mark.parametrize("key", ["teacher_ckpt", "encoder_ckpt"])
+def test_truncated_teacher_or_encoder_checkpoint_is_one_paragraph(key: str, teacher_ckpt: Path, tmp_path: Path,
+                                                                  capsys: pytest.CaptureFixture):
+    broken = tmp_path / "broken.ckpt"
+    broken.write_bytes(teacher_ckpt.read_bytes()[:-300])
+    config = "demo_seed.yaml" if key == "teacher_ckpt" else "demo_linear.yaml"
+    with pytest.raises(SystemExit) as exc:
+        run_cli(main, [CONFIGS / config], tmp_path, *SSL_TINY if key == "teacher_ckpt" else TINY,
+                f"--model.init_args.{key}={broken}")
+    err = [line for line in capsys.readouterr().err.splitlines() if line.startswith("error:")]
+    assert exc.value.code == 1 and len(err) == 1
+    assert f"(model.init_args.{key}) {broken} is not a readable checkpoint" in err[0] and "truncated" in err[0]
