@@ -7,6 +7,15 @@ it must say which file, line or key is wrong and what to do about it.
 
 from __future__ import annotations
 
+import pickle
+import zipfile
+import zlib
+
+# What reading a truncated or damaged .npz / .npy can raise (numpy's zip reader raises BadZipFile, which is neither
+# an OSError nor a ValueError; a damaged compressed member raises zlib.error, a missing key KeyError).
+UNREADABLE_ARRAY_FILE = (OSError, ValueError, EOFError, KeyError, zipfile.BadZipFile, zlib.error,
+                         pickle.UnpicklingError)
+
 
 class UserFacingError(Exception):
     """An error whose message alone tells the user what went wrong and how to fix it."""

@@ -32,7 +32,7 @@ from projects.meshgraphormer.synthetic import (
     canonical_view,
     sample_articulation,
 )
-from shared.errors import CorruptDataError, DatasetNotFoundError, UserFacingError
+from shared.errors import UNREADABLE_ARRAY_FILE, CorruptDataError, DatasetNotFoundError, UserFacingError
 
 H36M_J17_TO_J14 = [3, 2, 1, 4, 5, 6, 16, 15, 14, 11, 12, 13, 8, 10]
 J14_NAMES = ["r_ankle", "r_knee", "r_hip", "l_hip", "l_knee", "l_ankle", "r_wrist", "r_elbow", "r_shoulder",
@@ -134,7 +134,7 @@ def anny_hand(cache_dir: str | Path | None = None, rig: AnnyHandRig | None = Non
         with np.load(model_file) as z:
             template, faces, reg = z["template"], z["faces"], z["joint_regressor"]
         hierarchy = MeshHierarchy.load(hier_file)
-    except (OSError, KeyError, ValueError) as err:
+    except UNREADABLE_ARRAY_FILE as err:
         raise CorruptDataError(f"{model_file} / {hier_file}: unreadable cache ({err}); delete both and they are "
                                "built again") from err
     return BodyModel("anny-hand", torch.as_tensor(template), faces, torch.as_tensor(reg), [0], hierarchy,

@@ -28,7 +28,7 @@ import scipy.sparse as sp
 import torch
 from scipy.sparse.csgraph import dijkstra
 
-from shared.errors import CorruptDataError, DatasetNotFoundError
+from shared.errors import UNREADABLE_ARRAY_FILE, CorruptDataError, DatasetNotFoundError
 
 
 def edges_of(faces: np.ndarray) -> np.ndarray:
@@ -188,7 +188,7 @@ class MeshHierarchy:
         try:
             with np.load(path, allow_pickle=True, encoding="latin1") as z:
                 adj, down, up = (list(z[k]) for k in ("A", "D", "U"))
-        except (KeyError, ValueError, OSError) as err:
+        except UNREADABLE_ARRAY_FILE as err:
             raise CorruptDataError(f"{path}: not a mesh-downsampling file with arrays A, D and U ({err})") from err
         down = [sp.csr_matrix(d) for d in down]
         up = [sp.csr_matrix(u) for u in up]

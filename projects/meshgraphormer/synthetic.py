@@ -35,7 +35,7 @@ import numpy as np
 import torch
 
 from projects.meshgraphormer.render import render_mesh
-from shared.errors import CorruptDataError, UserFacingError
+from shared.errors import UNREADABLE_ARRAY_FILE, CorruptDataError, UserFacingError
 
 HAND_BONES = ["root", "wrist.R", "finger1-1.R", "finger1-2.R", "finger1-3.R", "metacarpal1.R", "finger2-1.R",
               "finger2-2.R", "finger2-3.R", "metacarpal2.R", "finger3-1.R", "finger3-2.R", "finger3-3.R",
@@ -249,7 +249,7 @@ def load_or_generate(spec: HandSetSpec, cache_dir: str | Path | None = None, rig
         try:
             with np.load(path) as z:
                 return {k: z[k] for k in z.files}
-        except (OSError, ValueError) as err:
+        except UNREADABLE_ARRAY_FILE as err:
             raise CorruptDataError(f"{path}: unreadable cached hand set ({err}); delete it and it is generated "
                                    "again") from err
     if verbose:

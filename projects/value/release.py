@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from projects.value.tasks import Task, subtitle_file
-from shared.errors import CorruptDataError, DatasetNotFoundError
+from shared.errors import UNREADABLE_ARRAY_FILE, CorruptDataError, DatasetNotFoundError
 
 FRAME_SECONDS = 1.5
 RELEASE_URL = "https://github.com/VALUE-Leaderboard/DataRelease"
@@ -217,7 +217,7 @@ def load_features(dirs: list[str | Path], vid: str) -> np.ndarray:
             with np.load(path) as z:
                 keys = list(z.files)
                 feat = np.asarray(z["features"], dtype=np.float32) if "features" in keys else None
-        except (OSError, ValueError) as err:
+        except UNREADABLE_ARRAY_FILE as err:
             raise CorruptDataError(f"{path}: not a readable .npz ({err})") from None
         if feat is None:
             raise CorruptDataError(f"{path}: no key 'features' (keys: {', '.join(keys) or 'none'})")

@@ -155,3 +155,7 @@ def test_generation_is_seeded_and_cached(hands, tmp_path):
     (tmp_path / f"anny-hands-{spec.digest()}.npz").write_bytes(b"truncated")
     with pytest.raises(CorruptDataError, match=f"anny-hands-{spec.digest()}.npz: unreadable.*delete it"):
         load_or_generate(spec, tmp_path, verbose=False)
+    cached = tmp_path / f"anny-hands-{HandSetSpec(size=12, image_size=48, seed=6).digest()}.npz"
+    cached.write_bytes(cached.read_bytes()[:cached.stat().st_size // 2])  # a copy that did not finish: BadZipFile
+    with pytest.raises(CorruptDataError, match=f"{cached.name}: unreadable cached hand set.*delete it"):
+        load_or_generate(HandSetSpec(size=12, image_size=48, seed=6), tmp_path, verbose=False)

@@ -262,6 +262,14 @@ def test_malformed_feature_files(name, expected):
     assert str(err.value) == f"{BAD / name / name}.npz: {expected}"
 
 
+def test_truncated_feature_file(tmp_path):
+    path = tmp_path / "clip.npz"
+    np.savez(path, features=np.ones((6, 4), np.float32))
+    path.write_bytes(path.read_bytes()[:-40])  # the zip's central directory is cut off: numpy raises BadZipFile
+    with pytest.raises(CorruptDataError, match=r"clip.npz: not a readable .npz \(File is not a zip file\)"):
+        release.load_features([tmp_path], "clip")
+
+
 def test_other_malformed_values(tmp_path):
     path = tmp_path / "tvr_video2dur_idx.json"
     path.write_text('{"val": {"castle_s01e01_seg01_clip_02": ["long", 19614]}}')
