@@ -19,7 +19,7 @@ DEB_CHECK := /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz /usr/s
 PYTEST_FLAGS ?= -q
 
 .DEFAULT_GOAL := help
-.PHONY: help install data test test-fast lint reproduce render-results clean \
+.PHONY: help install data test test-fast lint reproduce render-results gpu-check clean \
 	$(addprefix test-,$(PAPERS)) $(addprefix reproduce-,$(PAPERS)) $(addprefix bench-,$(PAPERS))
 
 help: ## list the targets
@@ -78,6 +78,9 @@ render-results: install ## re-render RESULTS.md and the README table from result
 
 $(addprefix bench-,$(PAPERS)): bench-%: install ## benchmark one paper, e.g. make bench-dcd
 	$(PY) -m projects.$*.bench
+
+gpu-check: install ## on a CUDA machine: gpu-marked tests + each paper's bf16 paper-scale step -> results/bench/gpu.json
+	$(PY) -m shared.gpu_check
 
 lint: install ## ruff
 	$(PY) -m ruff check shared projects

@@ -1,7 +1,8 @@
 """Benchmark helpers: one training step timed under Lightning and under a plain PyTorch loop.
 
 Both sides train the same freshly built model with the same SGD optimiser on the same batch, so the
-ratio isolates what Lightning's loop (hooks, logging, loop bookkeeping) adds per step.
+ratio isolates what Lightning's loop (hooks, logging, loop bookkeeping) adds per step. The last section serves
+``make gpu-check``: each paper's paper-scale optimisation step as a closure (:class:`GpuStep`).
 """
 
 from __future__ import annotations
@@ -9,10 +10,13 @@ from __future__ import annotations
 import statistics
 import time
 from collections.abc import Callable
+from pathlib import Path
+from typing import NamedTuple
 
 import lightning as L
 import torch
 import torch.nn.functional as F
+import yaml
 from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
@@ -167,3 +171,66 @@ def matmul_gflops(n: int = 2048, repeats: int = 5) -> float:
         a @ b
         times.append(time.perf_counter() - start)
     return 2 * n**3 / statistics.median(times) / 1e9
+
+
+# ---------------------------------------------------------------------------------------------- make gpu-check
+class GpuStep(NamedTuple):
+    """One paper's paper-scale training step, as ``projects/<paper>/bench.py:gpu_training_step`` returns it for
+    ``make gpu-check`` (:mod:`shared.gpu_check`)."""
+
+    run: Callable[[], None]  # one complete optimisation step (forward, loss, backward, optimiser step(s))
+    items: int  # items per step: the per-GPU batch
+    item: str  # what an item is: "images", "sequences", ...
+    model: str  # what is trained, in words
+    parameters: int  # parameters of everything the step runs (trainable and frozen)
+
+
+def recipe(config: str | Path) -> tuple[dict, int]:
+    """The model's init arguments (``model:`` given plainly or as ``class_path`` / ``init_args``) and the per-GPU
+    batch size (``data.init_args.batch_size``) of a recipe YAML (a relative path is from the repository root)."""
+    cfg = yaml.safe_load((Path(__file__).resolve().parents[1] / config).read_text())
+    model = cfg["model"]
+    return dict(model.get("init_args", {}) if "class_path" in model else model), cfg["data"]["init_args"]["batch_size"]
+
+
+def parameter_count(module: nn.Module) -> int:
+    return sum(p.numel() for p in module.parameters())
+
+
+def optimisation_step(module: nn.Module, batch, device: torch.device,
+                      optimizer: Callable[[list[nn.Parameter]], torch.optim.Optimizer] | None = None,
+                      loss: Callable[[nn.Module, object], torch.Tensor] | None = None,
+                      after: Callable[[], None] | None = None) -> Callable[[], None]:
+    """A closure running one complete optimisation step of ``module`` on ``batch`` outside a Trainer, both moved to
+    ``device``, in bf16 autocast on CUDA (what Lightning's ``bf16-mixed`` autocasts) and float32 elsewhere.
+
+    Automatic optimisation: ``loss(module, batch)`` (default: the LightningModule's ``training_step`` with logging
+    off) -> backward -> a step of ``optimizer`` built on the trainable parameters (given here because a module's
+    ``configure_optimizers`` needs a Trainer for its schedule). A LightningModule with manual optimisation (GANs)
+    runs its whole ``training_step``, stepping the optimisers of its own ``configure_optimizers``. ``after`` runs at
+    the end of each step (what a Trainer hook would do, e.g. an EMA update)."""
+    from lightning.fabric.utilities.apply_func import move_data_to_device
+
+    module = module.to(device).train()
+    batch = move_data_to_device(batch, device)
+    manual = isinstance(module, L.LightningModule) and not module.automatic_optimization
+    if isinstance(module, L.LightningModule):
+        module.log = module.log_dict = lambda *a, **k: None
+    if manual:
+        optimisers = module.configure_optimizers()
+        module.optimizers = lambda use_pl_optimizer=True: optimisers
+        module.manual_backward = lambda value, *a, **k: value.backward()
+    loss = loss or (lambda m, b: m.training_step(b, 0))
+    opt = None if manual else optimizer([p for p in module.parameters() if p.requires_grad])
+
+    def step() -> None:
+        with torch.autocast(device.type, torch.bfloat16, enabled=device.type == "cuda"):
+            value = loss(module, batch)
+        if opt is not None:
+            opt.zero_grad(set_to_none=True)
+            value.backward()
+            opt.step()
+        if after is not None:
+            after()
+
+    return step

@@ -19,7 +19,7 @@ import time
 import torch
 
 from projects.automix.module import POLICIES, MixupClassifier, ema_update
-from shared.bench import fit_step_seconds
+from shared.bench import GpuStep, fit_step_seconds, optimisation_step, parameter_count, recipe
 from shared.results import RESULTS_DIR, hardware
 
 ACCELERATOR = "gpu" if torch.cuda.is_available() else "cpu"
@@ -88,6 +88,22 @@ def main(argv: list[str] | None = None) -> dict:
                    + "\n")
     print(f"wrote {out}")
     return per_policy
+
+
+def gpu_training_step(device: torch.device, batch_size: int | None = None) -> GpuStep:
+    """``make gpu-check``: one AutoMix step of the CIFAR-100 recipe (CIFAR ResNet-18, 32 px, batch 100) on random
+    images: the EMA encoder's passes, the Mix Block, the four losses, SGD and the EMA update."""
+    kwargs, batch = recipe("projects/automix/configs/automix_resnet18_1xb100_cifar100.yaml")
+    batch = batch_size or batch
+    torch.manual_seed(0)
+    model = MixupClassifier(**kwargs)
+    hp = model.hparams
+    data = (torch.randn(batch, hp.in_channels, 32, 32), torch.randint(0, hp.num_classes, (batch,)))
+    step = optimisation_step(model, data, device, lambda p: torch.optim.SGD(
+        p, hp.lr, momentum=hp.momentum_sgd, weight_decay=hp.weight_decay),
+        after=lambda: [ema_update(k, q, hp.momentum) for k, q in model._pairs()])
+    return GpuStep(step, batch, "images", "AutoMix, CIFAR ResNet-18 at 32 px (CIFAR-100 recipe)",
+                   parameter_count(model))
 
 
 if __name__ == "__main__":

@@ -19,8 +19,18 @@ import json
 
 import torch
 
+from projects.dcd.module import DCDClassifier
 from projects.dcd.nets import build_model
-from shared.bench import lightning_vs_plain, matmul_gflops, plain_step_seconds, training_flops
+from shared.bench import (
+    GpuStep,
+    lightning_vs_plain,
+    matmul_gflops,
+    optimisation_step,
+    parameter_count,
+    plain_step_seconds,
+    recipe,
+    training_flops,
+)
 from shared.results import RESULTS_DIR, hardware
 
 
@@ -80,6 +90,19 @@ def main() -> None:
                                "convs": results, "batch_scaling_s": times, "lightning_vs_plain": overhead},
                               indent=2) + "\n")
     print(f"\nwrote {out}")
+
+
+def gpu_training_step(device: torch.device, batch_size: int | None = None) -> GpuStep:
+    """``make gpu-check``: one SGD step of the ImageNet recipe's DCD ResNet-50 (224 px, 32 images per GPU) on
+    random images."""
+    kwargs, per_gpu = recipe("projects/dcd/configs/resnet50-dcd_8xb32_imagenet.yaml")
+    n = batch_size or per_gpu
+    torch.manual_seed(0)
+    model = DCDClassifier(**kwargs)
+    hp = model.hparams
+    step = optimisation_step(model, batch(n, 224), device,
+                             lambda p: torch.optim.SGD(p, hp.lr, momentum=hp.momentum, weight_decay=hp.weight_decay))
+    return GpuStep(step, n, "images", "DCD ResNet-50 at 224 px (ImageNet recipe)", parameter_count(model))
 
 
 if __name__ == "__main__":

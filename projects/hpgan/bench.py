@@ -21,7 +21,7 @@ import lightning as L
 import torch
 
 from projects.hpgan.module import HPGAN
-from shared.bench import fit_step_seconds, sync
+from shared.bench import GpuStep, fit_step_seconds, optimisation_step, parameter_count, recipe, sync
 from shared.results import RESULTS_DIR, hardware
 
 ACCELERATOR = "gpu" if torch.cuda.is_available() else "cpu"
@@ -126,6 +126,18 @@ def main(argv: list[str] | None = None) -> dict:
     out.write_text(json.dumps(result, indent=1) + "\n")
     print(f"wrote {out}")
     return result
+
+
+def gpu_training_step(device: torch.device, batch_size: int | None = None) -> GpuStep:
+    """``make gpu-check``: one training iteration of the Human3.6M recipe (GRU 2 x 1024, critic 3 x 512, batch 16)
+    on random poses: 9 critic updates with gradient penalty, 1 quality-network and 2 generator updates."""
+    kwargs, batch = recipe("projects/hpgan/configs/hpgan_1xb16_h36m.yaml")
+    batch = batch_size or batch
+    torch.manual_seed(0)
+    model = HPGAN(**kwargs)
+    step = optimisation_step(model, batch_of(batch), device)  # manual optimisation: training_step steps all three
+    return GpuStep(step, batch, "sequences", "HP-GAN, GRU 2 x 1024, critic 3 x 512 (Human3.6M recipe)",
+                   parameter_count(model))
 
 
 if __name__ == "__main__":

@@ -21,10 +21,19 @@ import numpy as np
 import torch
 
 from projects.meshgraphormer.data import MeshDataModule
+from projects.meshgraphormer.losses import joint_2d_loss, joint_3d_loss, vertex_loss
 from projects.meshgraphormer.mesh import normalized_adjacency
 from projects.meshgraphormer.module import MeshGraphormerModule
-from projects.meshgraphormer.nets import GraphormerBlock, MeshGraphormer
-from shared.bench import fit_step_seconds, median_seconds, training_step_seconds
+from projects.meshgraphormer.nets import GraphormerBlock, MeshGraphormer, orthographic_projection
+from shared.bench import (
+    GpuStep,
+    fit_step_seconds,
+    median_seconds,
+    optimisation_step,
+    parameter_count,
+    recipe,
+    training_step_seconds,
+)
 from shared.results import RESULTS_DIR, hardware
 
 DEVICE = torch.device("cuda" if torch.cuda.is_available() else "cpu")
@@ -122,6 +131,33 @@ def main(argv: list[str] | None = None) -> dict:
     out.write_text(json.dumps(result, indent=1) + "\n")
     print(f"wrote {out}")
     return result
+
+
+def _body_loss(net: MeshGraphormer, d: dict) -> torch.Tensor:
+    """The module's loss terms (weights 1000 / 100 / 100, vertices 1/3 per resolution) on the stand-in body."""
+    out = net(d["image"])
+    has = torch.ones(len(d["image"]), device=d["image"].device)
+    l_v = sum(vertex_loss(p, g, has) for p, g in zip(out["vertices"], d["vertices"], strict=True)) / 3
+    regressed = torch.einsum("jv,bvc->bjc", d["regressor"], out["vertices"][-1])
+    l_3d = sum(joint_3d_loss(j, d["joints"], d["conf"], has, [2, 3]) for j in (out["joints"], regressed))
+    l_2d = sum(joint_2d_loss(orthographic_projection(j, out["camera"]), d["joints_2d"], d["conf"])
+               for j in (out["joints"], regressed))
+    return 1000 * l_3d + 100 * l_v + 100 * l_2d
+
+
+def gpu_training_step(device: torch.device, batch_size: int | None = None) -> GpuStep:
+    """``make gpu-check``: one Adam step of the body recipe's network (HRNet-W64 at 224 px, encoder 1024 / 256 / 64
+    with 4 layers, 14 joints + 431 -> 1723 -> 6890 vertices, 25 images per GPU) on random images and targets. SMPL
+    (licensed) is not here: a random SMPL-sized template and a ring graph stand in (:func:`paper_body_model`), and a
+    random joint regressor."""
+    b = batch_size or recipe("projects/meshgraphormer/configs/graphormer_8xb25_h36m-mix.yaml")[1]
+    net = paper_body_model()
+    data = {"image": torch.randn(b, 3, 224, 224), "vertices": [torch.randn(b, n, 3) for n in (431, 1723, 6890)],
+            "joints": torch.randn(b, 14, 3), "joints_2d": torch.rand(b, 14, 2), "conf": torch.ones(b, 14),
+            "regressor": torch.rand(14, 6890).div(6890)}
+    step = optimisation_step(net, data, device, lambda p: torch.optim.Adam(p, 1e-4), loss=_body_loss)
+    return GpuStep(step, b, "images", "Mesh Graphormer, HRNet-W64 at 224 px, SMPL-sized (body recipe)",
+                   parameter_count(net))
 
 
 if __name__ == "__main__":

@@ -20,7 +20,7 @@ import time
 import torch
 
 from projects.seed.module import SEED, MoCoV2
-from shared.bench import fit_step_seconds, sync
+from shared.bench import GpuStep, fit_step_seconds, optimisation_step, parameter_count, recipe, sync
 from shared.results import RESULTS_DIR, hardware
 
 
@@ -102,6 +102,22 @@ def main() -> None:
         "seed_img_per_s": batch_size / seed_s, "moco_img_per_s": batch_size / moco_s,
         "queue_step_s": queue_times, "lightning_s": lightning, "plain_s": plain}, indent=2) + "\n")
     print(f"wrote {out}")
+
+
+def gpu_training_step(device: torch.device, batch_size: int | None = None) -> GpuStep:
+    """``make gpu-check``: one SEED step of the EfficientNet-B0 / ResNet-50 ImageNet recipe (224 px, 32 images per
+    GPU, queue 65,536) on random images: the student's forward and backward, the frozen teacher's forward (an
+    untrained ResNet-50: its weights do not change the cost), the queue update, SGD."""
+    kwargs, batch = recipe("projects/seed/configs/seed_efficientnet-b0_resnet50_8xb32_imagenet.yaml")
+    batch = batch_size or batch
+    torch.manual_seed(0)
+    model = standalone(SEED(**kwargs))
+    hp = model.hparams
+    data = ((torch.randn(batch, 3, 224, 224),), torch.zeros(batch, dtype=torch.long))
+    step = optimisation_step(model, data, device,
+                             lambda p: torch.optim.SGD(p, hp.lr, momentum=hp.momentum, weight_decay=hp.weight_decay))
+    return GpuStep(step, batch, "images", "SEED, EfficientNet-B0 student, ResNet-50 teacher at 224 px (ImageNet "
+                   "recipe)", parameter_count(model))
 
 
 if __name__ == "__main__":

@@ -27,7 +27,15 @@ from projects.stgt.data import MotDataModule
 from projects.stgt.module import TransMOT
 from projects.stgt.nets import GRAPHS, pairwise_iou
 from projects.stgt.tracker import Tracker
-from shared.bench import fit_step_seconds, median_seconds, training_step_seconds
+from shared.bench import (
+    GpuStep,
+    fit_step_seconds,
+    median_seconds,
+    optimisation_step,
+    parameter_count,
+    recipe,
+    training_step_seconds,
+)
 from shared.results import RESULTS_DIR, hardware
 
 ACCELERATOR = "gpu" if torch.cuda.is_available() else "cpu"
@@ -123,6 +131,22 @@ def main(argv: list[str] | None = None) -> dict:
     out.write_text(json.dumps(result, indent=1) + "\n")
     print(f"wrote {out}")
     return result
+
+
+def gpu_training_step(device: torch.device, batch_size: int | None = None) -> GpuStep:
+    """``make gpu-check``: one SGD step of the MOT17 recipe's association network (D = 1024, 8 heads, T = 5, 32
+    frames per batch) on frames of 50 walking pedestrians (:func:`crowd`; MOT17's busier sequences), each detection
+    its tracklet's next box."""
+    kwargs, batch = recipe("projects/stgt/configs/stgt_1xb32_mot17.yaml")
+    batch, k = batch_size or batch, 50
+    torch.manual_seed(0)
+    model = TransMOT(**kwargs)
+    frames = [crowd(k, model.window, seed=i)[0] for i in range(batch)]
+    data = {key: torch.cat([f[key] for f in frames]) for key in frames[0]}
+    data.update(det_target=torch.arange(k).repeat(batch, 1), sink_target=torch.zeros(batch, k))
+    step = optimisation_step(model, data, device, lambda p: torch.optim.SGD(p, model.hparams.lr))
+    return GpuStep(step, batch, "frames", f"TransMOT STGT, D = 1024 (MOT17 recipe), {k} tracklets x {k} detections",
+                   parameter_count(model))
 
 
 if __name__ == "__main__":

@@ -26,7 +26,15 @@ from projects.value.data import ValueDataModule
 from projects.value.module import HeroModule
 from projects.value.submission import score_submission, write_submission
 from projects.value.tasks import TASKS
-from shared.bench import fit_step_seconds, median_seconds, training_step_seconds
+from shared.bench import (
+    GpuStep,
+    fit_step_seconds,
+    median_seconds,
+    optimisation_step,
+    parameter_count,
+    recipe,
+    training_step_seconds,
+)
 from shared.results import RESULTS_DIR, hardware
 
 DEMO = dict(hidden=128, cross_layers=2, temporal_layers=1, heads=4, decoder_layers=1, min_pred_l=0)
@@ -130,6 +138,33 @@ def main(argv: list[str] | None = None) -> dict:
     args.out.write_text(json.dumps(result, indent=2) + "\n")
     print(f"saved {args.out}")
     return result
+
+
+def tvr_batch(queries: int, frames: int = 50, feature_dim: int = 4352, vocab: int = 50265) -> dict:
+    """A random TVR training batch of the release's shapes: ``queries`` queries of 20 tokens, each with its own video
+    of ``frames`` 1.5 s frames (50: TVR's clips last 60-90 s) of ResNet + SlowFast features, a 16-token subtitle
+    sentence every 3 frames."""
+    n = frames // 3
+    clip_frames = torch.arange(queries)[:, None, None] * frames + torch.arange(3 * n).view(n, 3)
+    start = torch.randint(0, frames - 16, (queries,))
+    return {"task": "tvr", "frames": torch.randn(queries, frames, feature_dim),
+            "frame_mask": torch.ones(queries, frames, dtype=torch.bool),
+            "clip_tokens": torch.randint(1, vocab, (queries * n, 16)), "clip_frames": clip_frames.view(-1, 3),
+            "clip_video": torch.arange(queries).repeat_interleave(n), "query": torch.randint(1, vocab, (queries, 20)),
+            "video_id": torch.arange(queries), "start": start, "end": start + torch.randint(2, 16, (queries,))}
+
+
+def gpu_training_step(device: torch.device, batch_size: int | None = None) -> GpuStep:
+    """``make gpu-check``: one AdamW step of the TVR recipe's HERO (hidden 768, 6 cross-modal + 3 temporal layers,
+    RoBERTa's 50,265-token vocabulary, 4352-d features, 32 queries per GPU) on a random batch (:func:`tvr_batch`):
+    moment retrieval's ranking losses and, on a fifth of the steps, its span loss (as the recipe)."""
+    kwargs, batch = recipe("projects/value/configs/hero_8xb32_tvr.yaml")
+    batch = batch_size or batch
+    torch.manual_seed(0)
+    model = HeroModule(feature_dim=4352, vocab_size=50265, **kwargs)
+    step = optimisation_step(model, tvr_batch(batch), device,
+                             lambda p: torch.optim.AdamW(p, model.hparams.lr, weight_decay=model.hparams.weight_decay))
+    return GpuStep(step, batch, "clips", "HERO, hidden 768, 6 + 3 layers (TVR recipe)", parameter_count(model))
 
 
 if __name__ == "__main__":

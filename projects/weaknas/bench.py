@@ -20,12 +20,12 @@ import numpy as np
 import torch
 
 from projects.weaknas.benchmarks import ANALOG_NAME, load_benchmark
-from projects.weaknas.module import GCNRegressor
+from projects.weaknas.module import CellClassifier, GCNRegressor
 from projects.weaknas.nets import CellNetwork
 from projects.weaknas.predictors import GCNPredictor, MLPPredictor, RandomForestPredictor
 from projects.weaknas.search import random_search, regularized_evolution
 from projects.weaknas.space import encode
-from shared.bench import fit_step_seconds, lightning_vs_plain
+from shared.bench import GpuStep, fit_step_seconds, lightning_vs_plain, optimisation_step, parameter_count, recipe
 from shared.results import RESULTS_DIR, hardware
 
 PREDICTORS = {
@@ -127,6 +127,20 @@ def _classifier(arch: str):
     from projects.weaknas.module import CellClassifier
 
     return CellClassifier(arch=arch, lr_base_batch_size=None)
+
+
+def gpu_training_step(device: torch.device, batch_size: int | None = None) -> GpuStep:
+    """``make gpu-check``: one SGD step of NAS-Bench-201's cell network training (C = 16, N = 5, the default cell,
+    32 px, batch 256) on random images: the cost of one live query's training, per step."""
+    kwargs, batch = recipe("projects/weaknas/configs/nb201-cell_1xb256_cifar10.yaml")
+    batch = batch_size or batch
+    torch.manual_seed(0)
+    model = CellClassifier(**kwargs)
+    hp = model.hparams
+    data = (torch.randn(batch, 3, 32, 32), torch.randint(0, 10, (batch,)))
+    step = optimisation_step(model, data, device, lambda p: torch.optim.SGD(
+        p, hp.lr, momentum=hp.momentum, weight_decay=hp.weight_decay, nesterov=hp.nesterov))
+    return GpuStep(step, batch, "images", "NB201 cell network, C = 16, N = 5 at 32 px", parameter_count(model))
 
 
 if __name__ == "__main__":
