@@ -1,4 +1,5 @@
-"""The claim's script end to end at a tiny size (the real run is `make reproduce-stgt`)."""
+"""The claim end to end at a tiny size through the shared claim command line (the real run is
+`make reproduce-stgt`)."""
 
 import json
 from pathlib import Path
@@ -7,29 +8,30 @@ import numpy as np
 import pytest
 
 from projects.stgt import claim
-from projects.stgt.claim import main, paired
 
 
 @pytest.mark.parametrize("extra", [[], pytest.param(["--appearance-dim", "4"], marks=pytest.mark.slow)])
-def test_claim_runs_and_records(extra: list[str], tmp_path: Path):
-    record = main(["--epochs", "1", "--det-seeds", "2", "--train-sequences", "2", "--dim", "16", "--no-picture",
-                   "--methods", "byte", "stgt", "stgt_nocascade", "--out", str(tmp_path), *extra])
+def test_claim_smoke_through_the_shared_command_line(extra: list[str], tmp_path: Path):
+    record = claim.main(["--scale", "smoke", "--seeds", "0", "1", "--out", str(tmp_path), *extra])
     saved = json.loads((tmp_path / "stgt.json").read_text())
-    assert saved["ours"] == record.ours and saved["baseline_name"] == "ByteTrack-like"
-    assert set(saved["details"]["runs"]) == {"byte", "stgt", "stgt_nocascade"}
-    assert len(saved["details"]["runs"]["stgt"]) == 2
-    held = saved["details"]["held_out"]
-    assert 0 <= held["iou_hungarian"] <= 1 and held["detections"] > 0
-    assert "Paired differences" in saved["table_md"] and saved["command"].startswith("python -m projects.stgt.claim")
+    assert saved["seeds"] == [0, 1] and saved["scale"] == "smoke" and saved["budget"] == {"fraction": 1.0, "epochs": 1}
+    arms = set(claim.METHODS) | {f"{m}_hota" for m in claim.HOTA_ARMS}
+    assert set(saved["per_seed"]) == arms and saved["ours"] == record.ours
+    assert all(len(v) == 2 and -100 <= min(v) and max(v) <= 100 for v in saved["per_seed"].values())
+    assert [c["name"] for c in saved["comparisons"]] == [c.name for c in claim.SPEC.comparisons]
+    assert all(c["n"] == 2 for c in saved["comparisons"])
+    gate = saved["gates"][0]
+    assert gate["name"] == "learned_association" and len(gate["per_seed"]) == 2
+    assert saved["references"] == ["sort", "byte", "sort_hota", "byte_hota"]
+    seed1 = saved["details"]["seeds"]["1"]
+    assert seed1["det_seeds"] == [100] and 0 <= seed1["held_out"]["iou_hungarian"] <= 1
+    assert seed1["held_out"]["detections"] > 0 and seed1["video"] is None
+    assert "Verdict:" in saved["table_md"] and "(reference, no learning)" in saved["table_md"]
+    assert not list(tmp_path.glob("vtest.*"))  # the smoke scale makes no picture
 
 
-def test_paired_differences_by_hand():
-    runs = {"a": [{"idf1": 0.70}, {"idf1": 0.66}, {"idf1": 0.71}],
-            "b": [{"idf1": 0.60}, {"idf1": 0.62}, {"idf1": 0.65}]}
-    d = paired(runs, "a", "b", "idf1")  # differences 0.10, 0.04, 0.06
-    assert d["mean"] == pytest.approx(0.2 / 3)
-    assert d["se"] == pytest.approx(float((((0.1 - 0.2 / 3) ** 2 + (0.04 - 0.2 / 3) ** 2 + (0.06 - 0.2 / 3) ** 2)
-                                           / 2) ** 0.5 / 3 ** 0.5))
+def test_detector_draws_differ_across_seeds():
+    assert claim.det_seeds(0, 3) == [0, 1, 2] and claim.det_seeds(2, 2) == [200, 201]
 
 
 def test_baselines_never_see_the_simulated_embeddings(monkeypatch: pytest.MonkeyPatch):
@@ -42,5 +44,5 @@ def test_baselines_never_see_the_simulated_embeddings(monkeypatch: pytest.Monkey
     monkeypatch.setattr(claim.Tracker, "run", fake_run)
     monkeypatch.setattr(claim, "evaluate", lambda tracked, benchmark: {"OVERALL": dict.fromkeys(claim.KEYS, 0.0)})
     model = claim.TransMOT(dim=16, ff=32, appearance_dim=4)
-    claim.run_all(model, seeds=1, methods=["sort", "byte", "stgt"])
+    claim.run_all(model, seeds=[0], methods=["sort", "byte", "stgt"])
     assert sorted(set(seen)) == [("byte", False), ("sort", False), ("stgt", True)]
