@@ -72,7 +72,7 @@ def nonfinite_parameters(module: torch.nn.Module) -> list[str]:
     return [name for name, p in module.named_parameters() if not torch.isfinite(p.detach()).all()]
 
 
-def _advice(trainer: L.Trainer, checkpoint: str | None) -> str:
+def _advice(checkpoint: str | None) -> str:
     kept = (f"The last good checkpoint, {checkpoint}, is kept: resume from it with --ckpt_path {checkpoint} once "
             "the setting is changed." if checkpoint else "No checkpoint had been written yet.")
     return (f"{kept} Try a smaller learning rate (model.lr or optimizer.init_args.lr), gradient clipping "
@@ -102,8 +102,10 @@ class StopOnNonFiniteLoss(Callback):
         if isinstance(loss, torch.Tensor):
             losses["the loss returned by training_step"] = loss
         if not losses or not pl_module.automatic_optimization:
-            for key, value in trainer.callback_metrics.items():
-                if key.startswith("train") and not key.endswith("_epoch") and isinstance(value, torch.Tensor):
+            logged = trainer.callback_metrics
+            for key, value in logged.items():  # a value logged per step and per epoch: its _step copy is enough
+                if (key.startswith("train") and not key.endswith("_epoch") and f"{key}_step" not in logged
+                        and isinstance(value, torch.Tensor)):
                     losses[key] = value
         bad = {k: v for k, v in losses.items() if v.is_floating_point() and not torch.isfinite(v.detach()).all()}
         if not trainer.strategy.reduce_boolean_decision(bool(bad), all=False):
@@ -112,7 +114,7 @@ class StopOnNonFiniteLoss(Callback):
             "the loss on another process"
         raise NonFiniteLossError(
             f"training stopped: the loss is not finite at epoch {trainer.current_epoch}, batch {batch_idx} "
-            f"(optimiser step {trainer.global_step}): {found}. {_advice(trainer, _last_checkpoint(trainer))}")
+            f"(optimiser step {trainer.global_step}): {found}. {_advice(_last_checkpoint(trainer))}")
 
 
 class LastCheckpoint(ModelCheckpoint):
@@ -134,10 +136,10 @@ class LastCheckpoint(ModelCheckpoint):
     loader's epoch order.
     """
 
-    def __init__(self, *args, **kwargs):
-        super().__init__(*args, **kwargs)
-        if self.save_last and self.save_top_k == 0:
-            self._every_n_epochs = max(self._every_n_epochs, 1)  # last.ckpt after every epoch, also with steps
+    def setup(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
+        super().setup(trainer, pl_module, stage)
+        if self._last_only():  # last.ckpt after every epoch, also when every_n_train_steps is set
+            self._every_n_epochs = max(self._every_n_epochs, 1)
 
     def _last_only(self) -> bool:
         return bool(self.save_last) and self.save_top_k == 0
@@ -172,7 +174,7 @@ class LastCheckpoint(ModelCheckpoint):
             raise NonFiniteLossError(
                 f"training stopped: the weights hold NaN or infinity after optimiser step {trainer.global_step} "
                 f"(epoch {trainer.current_epoch}; {shown}), so they were not saved to {filepath}. "
-                f"{_advice(trainer, _last_checkpoint(trainer))}")
+                f"{_advice(_last_checkpoint(trainer))}")
         if not _is_local_file_protocol(filepath):
             return super()._save_checkpoint(trainer, filepath)
         partial = os.path.join(os.path.dirname(filepath), f".{os.path.basename(filepath)}.partial")

@@ -137,6 +137,26 @@ def check_resume(main: CliMain, configs: Sequence[str | Path], tmp_path: Path, *
     return got
 
 
+def check_nan_stop(main: CliMain, configs: Sequence[str | Path], root: Path, *overrides: str) -> str:
+    """Run a setting that makes the loss NaN from the first steps (e.g. ``--model.lr=1e30``) and assert that it
+    stops with exit status 1 and one ``error:`` paragraph naming the non-finite loss, and writes no checkpoint.
+    Returns that paragraph."""
+    err = io.StringIO()
+    with contextlib.redirect_stderr(err):
+        try:
+            run_cli(main, configs, root, "--trainer.max_epochs=2", *overrides)
+        except SystemExit as exit_:
+            code = exit_.code
+        else:
+            code = 0
+    lines = [line for line in err.getvalue().splitlines() if line.startswith("error:")]
+    assert code == 1 and len(lines) == 1, (code, err.getvalue()[-3000:])
+    assert lines[0].startswith("error: training stopped: the loss is not finite at epoch 0"), lines[0]
+    assert "No checkpoint had been written yet" in lines[0] and "learning rate" in lines[0], lines[0]
+    assert not list(Path(root).rglob("*.ckpt")), "a checkpoint with non-finite weights was written"
+    return lines[0]
+
+
 def fit_in_subprocess(paper: str, configs: Sequence[str | Path], root: Path, *overrides: str,
                       timeout: int = 600) -> tuple[subprocess.CompletedProcess, dict]:
     """Run ``python -m projects.<paper> fit -c <configs...> <overrides...>`` in a fresh process (how a DDP

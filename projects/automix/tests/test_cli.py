@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 
 from projects.automix.__main__ import main
-from shared.testing import check_resume, fit_in_subprocess, resolved_config, run_cli
+from shared.testing import check_nan_stop, check_resume, fit_in_subprocess, resolved_config, run_cli
 
 CONFIGS = Path(__file__).resolve().parents[1] / "configs"
 REPO = Path(__file__).resolve().parents[3]
@@ -96,3 +96,8 @@ def test_num_classes_mismatch_is_one_paragraph(tmp_path: Path, capsys: pytest.Ca
                 "--trainer.fast_dev_run=1")
     err = [line for line in capsys.readouterr().err.splitlines() if line.startswith("error:")]
     assert exc.value.code == 1 and len(err) == 1 and "num_classes is 10 but the data has 2" in err[0]
+
+
+def test_a_diverging_learning_rate_stops_with_one_paragraph(tmp_path: Path):
+    err = check_nan_stop(main, [CONFIGS / "demo.yaml"], tmp_path, *TINY, "--model.lr=1e30")
+    assert "the loss returned by training_step = nan" in err

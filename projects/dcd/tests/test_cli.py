@@ -9,7 +9,7 @@ import torch
 
 from projects.dcd.__main__ import main
 from projects.dcd.nets import DyConv2d
-from shared.testing import check_resume, fit_in_subprocess, resolved_config, run_cli
+from shared.testing import check_nan_stop, check_resume, fit_in_subprocess, resolved_config, run_cli
 
 CONFIGS = Path(__file__).resolve().parents[1] / "configs"
 REPO = Path(__file__).resolve().parents[3]
@@ -68,8 +68,9 @@ def test_recipe_lr_is_rescaled_to_the_global_batch(tmp_path: Path):
 
 
 def test_resume_from_last_checkpoint_matches_an_uninterrupted_run(tmp_path: Path):
+    # a crash in the middle of the second epoch: the run resumes from the checkpoint written after the first
     check_resume(main, [CONFIGS / "demo.yaml"], tmp_path, *TINY, "--model.conv=dy", "--trainer.deterministic=true",
-                 epochs=2, stop_after=1)
+                 epochs=2, stop_after=1, crash=True)
 
 
 def test_unknown_or_invalid_config_values_are_named(tmp_path: Path, capsys: pytest.CaptureFixture):
@@ -99,3 +100,8 @@ def test_ddp_on_two_cpu_processes_trains_the_demo_to_the_end(tmp_path: Path):
     # 64 images split over 2 processes, 16 per batch: 2 steps an epoch, 2 epochs.
     assert ckpt["loops"]["fit_loop"]["epoch_progress"]["current"]["completed"] == 2
     assert ckpt["global_step"] == 2 * (64 // 2 // 16)
+
+
+def test_a_diverging_learning_rate_stops_with_one_paragraph(tmp_path: Path):
+    err = check_nan_stop(main, [CONFIGS / "demo.yaml"], tmp_path, *TINY, "--model.lr=1e30")
+    assert "the loss returned by training_step = nan" in err

@@ -11,7 +11,7 @@ import yaml
 from projects.hpgan.__main__ import main
 from projects.hpgan.data import DEFAULT_BVH_DIR
 from projects.hpgan.module import HPGAN, ActionRecognition
-from shared.testing import check_resume, fit_in_subprocess, resolved_config, run_cli
+from shared.testing import check_nan_stop, check_resume, fit_in_subprocess, resolved_config, run_cli
 
 CONFIGS = Path(__file__).resolve().parents[1] / "configs"
 FIXTURES = Path(__file__).parent / "fixtures"
@@ -47,7 +47,7 @@ def test_demo_with_the_cpu_trainer_file(tmp_path: Path):
 
 @EMBEDDED
 def test_hpgan_resumes_exactly(tmp_path: Path):
-    check_resume(main, [CONFIGS / "demo.yaml"], tmp_path, *TINY, epochs=2, stop_after=1)
+    check_resume(main, [CONFIGS / "demo.yaml"], tmp_path, *TINY, epochs=2, stop_after=1, crash=True)  # mid-epoch
 
 
 @pytest.mark.parametrize(("recipe", "data_dir"), [("hpgan_1xb16_h36m.yaml", FIXTURES / "h3.6m" / "dataset"),
@@ -150,3 +150,9 @@ def test_ddp_on_two_cpu_processes_keeps_the_networks_in_step(tmp_path: Path):
     rank0, rank1 = (yaml.safe_load((tmp_path / f"sums_rank{r}.yaml").read_text()) for r in (0, 1))
     assert rank0.pop("first_batch") != pytest.approx(rank1.pop("first_batch"))
     assert rank0 == pytest.approx(rank1, rel=1e-6)  # gradients were averaged at every one of the backward passes
+
+
+def test_a_diverging_learning_rate_stops_the_gan_with_one_paragraph(tmp_path: Path):
+    # manual optimisation: training_step returns nothing, the logged losses are checked
+    err = check_nan_stop(main, [CONFIGS / "demo.yaml"], tmp_path, *TINY, "--model.lr=1e30", "--model.quality_lr=1e30")
+    assert "train/critic_step = nan" in err and "train/generator_step = nan" in err

@@ -9,7 +9,7 @@ import torch
 from projects.stgt.__main__ import main
 from projects.stgt.evaluate import main as evaluate_main
 from projects.stgt.mot import read_tracks
-from shared.testing import check_resume, fit_in_subprocess, resolved_config, run_cli
+from shared.testing import check_nan_stop, check_resume, fit_in_subprocess, resolved_config, run_cli
 
 CONFIGS = Path(__file__).resolve().parents[1] / "configs"
 FIXTURES = Path(__file__).parent / "fixtures"
@@ -37,7 +37,7 @@ def test_demo_with_the_cpu_trainer_file(tmp_path: Path):
 
 
 def test_demo_resumes_exactly(tmp_path: Path):
-    check_resume(main, [CONFIGS / "demo.yaml"], tmp_path, *TINY, epochs=2, stop_after=1)
+    check_resume(main, [CONFIGS / "demo.yaml"], tmp_path, *TINY, epochs=2, stop_after=1, crash=True)  # mid-epoch
 
 
 @pytest.mark.parametrize("recipe", RECIPES)
@@ -143,3 +143,26 @@ def test_hog_video_tracking_writes_pictures(tmp_path: Path):
     assert (tmp_path / "s.png").stat().st_size > 1000 and (tmp_path / "a.gif").stat().st_size > 1000
     det = np.loadtxt(tmp_path / "det.txt", delimiter=",")
     assert det.shape[1] == 10 and ((det[:, 6] > 0) & (det[:, 6] < 1)).all()
+
+
+
+def test_a_diverging_learning_rate_stops_with_one_paragraph(tmp_path: Path):
+    err = check_nan_stop(main, [CONFIGS / "demo.yaml"], tmp_path, *TINY, "--model.lr=1e30")
+    assert "the loss returned by training_step = nan" in err
+
+
+def test_track_with_a_truncated_checkpoint_is_one_paragraph(checkpoint: Path, tmp_path: Path,
+                                                            capsys: pytest.CaptureFixture):
+    broken = tmp_path / "broken.ckpt"
+    broken.write_bytes(checkpoint.read_bytes()[:1000])
+    with pytest.raises(SystemExit) as exc:
+        main(["track", "--seq", "TUD-Campus", "--out", str(tmp_path / "x.txt"), "--ckpt", str(broken)])
+    err = capsys.readouterr().err
+    assert exc.value.code == 2 and "Traceback" not in err
+    assert f"error: --ckpt {broken} is not a readable checkpoint" in err and "logs/stgt/latest" in err
+
+
+def test_help_names_the_track_entry(capsys: pytest.CaptureFixture):
+    with pytest.raises(SystemExit):
+        main(["--help"])
+    assert "python -m projects.stgt track --help" in capsys.readouterr().out
