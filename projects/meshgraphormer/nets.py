@@ -13,11 +13,13 @@ weak-perspective camera (s, tx, ty).
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+from shared.errors import UserFacingError
 from shared.imagenet import mobilenet_v2_weights
 
 
@@ -42,14 +44,50 @@ class SmallBackbone(nn.Module):
 
 class TimmBackbone(nn.Module):
     """A timm CNN's last feature map (``forward_features``); ``hrnet_w64`` gives 2048 x 7 x 7 at 224 px.
-    ``pretrained`` needs timm's weights to be reachable (the Hugging Face hub or its cache)."""
+    ``pretrained`` reads timm's weights from the local Hugging Face cache (or torch hub's): they are looked for
+    before the run starts, which never downloads (:func:`timm_weights_file`)."""
 
     def __init__(self, name: str = "hrnet_w64", pretrained: bool = False):
         super().__init__()
         import timm
 
-        self.net = timm.create_model(name, pretrained=pretrained, num_classes=0)
+        overlay = {"file": timm_weights_file(name)} if pretrained else None
+        self.net = timm.create_model(name, pretrained=pretrained, num_classes=0, pretrained_cfg_overlay=overlay)
         self.out_channels = self.net.num_features
+
+
+def timm_weights_file(name: str) -> str:
+    """The local file of timm's pretrained weights for ``name`` (Hugging Face hub cache, then torch hub's
+    checkpoints folder), or a :class:`UserFacingError` saying where to put it. Nothing is downloaded: offline,
+    timm would retry the hub for about a minute and end with a long traceback."""
+    import timm
+    from huggingface_hub import try_to_load_from_cache
+
+    cfg = timm.models.get_pretrained_cfg(name)
+    if cfg is None:
+        raise UserFacingError(f"timm has no pretrained weights for model.backbone={name}: set --model.pretrained false")
+    if cfg.file and Path(cfg.file).is_file():
+        return str(cfg.file)
+    looked = []
+    if cfg.hf_hub_id:
+        repo = cfg.hf_hub_id.split("@")[0]
+        for filename in ("model.safetensors", "pytorch_model.bin"):
+            found = try_to_load_from_cache(repo, filename)
+            if isinstance(found, str):
+                return found
+        looked.append(f"the Hugging Face cache (HF_HOME, default ~/.cache/huggingface) for {repo}")
+    if cfg.url:
+        local = Path(torch.hub.get_dir()) / "checkpoints" / Path(cfg.url).name
+        if local.is_file():
+            return str(local)
+        looked.append(str(local))
+    fetch = (f"`huggingface-cli download {cfg.hf_hub_id.split('@')[0]} model.safetensors`" if cfg.hf_hub_id else
+             f"downloading {cfg.url} to {looked[-1]}" if cfg.url else "timm")
+    raise UserFacingError(
+        f"model.pretrained=true needs timm's ImageNet weights of {name}, which are not on this machine (looked in "
+        f"{' and '.join(looked) or 'timm'}); runs never download. Fetch them once on a machine with network "
+        f"({fetch}, then copy the cache folder here, or set HF_HOME to it), or train from scratch with "
+        "--model.pretrained false.")
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.net.forward_features(x)

@@ -146,3 +146,39 @@ def test_bad_dimensions_are_reported():
     with pytest.raises(ValueError, match="input_dims"):
         MeshGraphormer(torch.zeros(2, 3), coarse, normalized_adjacency(h.adjacency[-1]), list(reversed(h.sizes)),
                        input_dims=(8,), hidden_dims=(32, 16, 8))
+
+
+@pytest.fixture
+def empty_weight_caches(tmp_path, monkeypatch):
+    import huggingface_hub.constants
+
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_CACHE", str(tmp_path / "hf"))
+    monkeypatch.setattr(torch.hub, "_hub_dir", str(tmp_path / "torch"))
+    return tmp_path / "hf"
+
+
+def test_pretrained_timm_backbone_without_local_weights_stops_before_any_download(empty_weight_caches):
+    from projects.meshgraphormer.nets import TimmBackbone
+    from shared.errors import UserFacingError
+
+    with pytest.raises(UserFacingError) as err:
+        TimmBackbone("hrnet_w64", pretrained=True)
+    message = str(err.value)
+    assert "huggingface-cli download timm/hrnet_w64.ms_in1k model.safetensors" in message
+    assert "--model.pretrained false" in message and "runs never download" in message
+
+
+def test_pretrained_timm_backbone_loads_weights_from_the_local_cache(empty_weight_caches):
+    import timm
+
+    from projects.meshgraphormer.nets import TimmBackbone, timm_weights_file
+
+    reference = timm.create_model("resnet10t", pretrained=False, num_classes=0)
+    snapshot = empty_weight_caches / "models--timm--resnet10t.c3_in1k" / "snapshots" / "0123abcd"
+    snapshot.mkdir(parents=True)
+    (empty_weight_caches / "models--timm--resnet10t.c3_in1k" / "refs").mkdir()
+    (empty_weight_caches / "models--timm--resnet10t.c3_in1k" / "refs" / "main").write_text("0123abcd")
+    torch.save(reference.state_dict(), snapshot / "pytorch_model.bin")
+    assert timm_weights_file("resnet10t") == str(snapshot / "pytorch_model.bin")
+    backbone = TimmBackbone("resnet10t", pretrained=True)
+    torch.testing.assert_close(backbone.net.state_dict(), reference.state_dict())
