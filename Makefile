@@ -12,7 +12,7 @@ PAPERS := $(sort $(patsubst projects/%/__init__.py,%,$(wildcard projects/*/__ini
 PAPER_REQS := $(wildcard projects/*/requirements.txt)
 # packages whose metadata pins what this repository cannot install (e.g. an old torch): installed with --no-deps
 NODEPS_REQS := $(wildcard projects/*/requirements-nodeps.txt)
-# Debian packages holding real data that some paper reads (see ../shared/DATA.md): Fashion-MNIST, and the
+# Debian packages holding real data that some paper reads (README.md, "Where data comes from"): Fashion-MNIST, and the
 # CMU / boxing BVH motion capture of assimp-testmodels (hpgan), the pedestrian video vtest.avi of opencv-doc (stgt).
 DEB_DATA := dataset-fashion-mnist assimp-testmodels opencv-doc
 DEB_CHECK := /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz /usr/share/assimp/models/BVH/01_01.bvh /usr/share/doc/opencv-doc/examples/data/vtest.avi

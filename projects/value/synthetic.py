@@ -27,6 +27,7 @@ import hashlib
 import json
 import os
 import shutil
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -321,6 +322,8 @@ def mini_value(cache_dir: str | Path | None = None, sizes: dict[str, dict[str, i
     key = hashlib.sha1(json.dumps([VERSION, seed, sizes], sort_keys=True).encode()).hexdigest()[:10]
     root = Path(cache_dir or default_cache()) / f"mini-value-{key}"
     if not (root / "README.txt").is_file():
+        print(f"value: generating mini-VALUE under {root} (once; about a minute on 2 cores, later runs reuse it)",
+              file=sys.stderr, flush=True)
         generate(root, sizes, seed)
     return root
 
