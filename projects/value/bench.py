@@ -4,7 +4,8 @@
   predictions, as TVR's test split, against a 2,179-video corpus), and how that grows with the number of queries
   (5k, 10k, 20k: linear expected);
 * training: clips (videos) per second of one demo training step under Lightning's ``Trainer.fit`` and in a bare
-  PyTorch loop running the same ``training_step`` (the ratio is Lightning's overhead), per task kind;
+  PyTorch loop doing the same work (:func:`paired_step_seconds`: same ``training_step``, optimiser, schedule and
+  random draws, steps interleaved), per task kind; the ratio of the two is Lightning's overhead;
 * scaling with video length: forward time of the encoder (cross-modal + temporal transformers) at 25, 50 and 100
   frames (StarterCode's maximum, 150 s), demo size and paper size (hidden 768, 6 + 3 layers).
 
@@ -15,10 +16,13 @@ from __future__ import annotations
 
 import argparse
 import json
+import statistics
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
+import lightning as L
 import numpy as np
 import torch
 
@@ -28,12 +32,11 @@ from projects.value.submission import score_submission, write_submission
 from projects.value.tasks import TASKS
 from shared.bench import (
     GpuStep,
-    fit_step_seconds,
     median_seconds,
     optimisation_step,
     parameter_count,
     recipe,
-    training_step_seconds,
+    sync,
 )
 from shared.results import RESULTS_DIR, hardware
 
@@ -81,6 +84,91 @@ def bench_scorer(sizes: list[int]) -> dict:
     return out
 
 
+class _Interleave(L.Callback):
+    """Runs one bare-loop step per Lightning step, before it on even steps and after it on odd ones, seeding both
+    alike, and times each side (the bare step's time is left out of Lightning's)."""
+
+    def __init__(self, plain_step: Callable[[int], torch.Tensor]):
+        self.plain_step = plain_step
+        self.lightning: list[float] = []
+        self.plain: list[float] = []
+        self.losses: dict[str, list[float]] = {"lightning": [], "plain": []}
+        self._start: float | None = None
+        self._excluded = 0.0
+
+    def _plain(self, step: int) -> float:
+        torch.manual_seed(step)
+        sync()
+        t = time.perf_counter()
+        loss = self.plain_step(step)
+        sync()
+        self.plain.append(time.perf_counter() - t)
+        self.losses["plain"].append(float(loss))
+        return self.plain[-1]
+
+    def _stop(self) -> None:
+        if self._start is not None:
+            sync()
+            self.lightning.append(time.perf_counter() - self._start - self._excluded)
+
+    def on_train_batch_start(self, trainer, module, batch, batch_idx: int) -> None:
+        self._stop()
+        if batch_idx % 2 == 0:
+            self._plain(batch_idx)
+        torch.manual_seed(batch_idx)
+        self._excluded = 0.0
+        sync()
+        self._start = time.perf_counter()
+
+    def on_train_batch_end(self, trainer, module, outputs, batch, batch_idx: int) -> None:
+        t = time.perf_counter()
+        self.losses["lightning"].append(float(outputs["loss"]))  # the bare loop reads its loss untimed too
+        self._excluded += time.perf_counter() - t
+        if batch_idx % 2 == 1:
+            self._excluded += self._plain(batch_idx)
+
+    def on_train_end(self, trainer, module) -> None:
+        self._stop()
+
+
+def paired_step_seconds(make: Callable[[], HeroModule], batch: dict, steps: int, warmup: int = 2) -> dict:
+    """One training step of ``make()`` under ``Trainer.fit`` (no logger, checkpoints, progress bar or validation)
+    against a bare loop doing the same work: an identically seeded second model, its own ``training_step``
+    (logging off), the module's optimiser and learning-rate schedule (:meth:`HeroModule.optimizer_config` over the
+    same step count), ``zero_grad`` -> backward -> step -> schedule step, and the same random draws per step
+    (dropout, TVR's span-loss draw). The two loops' steps alternate, so that both are timed under the same load of
+    a shared machine: ``ratio`` is the median of the per-step ratios Lightning / bare, ``ratio_iqr`` their
+    quartiles; ``losses`` are both loops' per-step losses (equal when they do the same work)."""
+    total = warmup + steps
+    torch.manual_seed(0)
+    lightning = make()
+    torch.manual_seed(0)
+    plain = make().train()
+    plain.log = lambda *a, **k: None
+    config = plain.optimizer_config(total)
+    opt, schedule = config["optimizer"], config["lr_scheduler"]["scheduler"]
+
+    def plain_step(step: int) -> torch.Tensor:
+        opt.zero_grad(set_to_none=True)
+        loss = plain.training_step(batch, step)
+        loss.backward()
+        opt.step()
+        schedule.step()
+        return loss.detach()
+
+    timer = _Interleave(plain_step)
+    loader = torch.utils.data.DataLoader([batch] * total, batch_size=None)
+    trainer = L.Trainer(max_epochs=1, accelerator="cpu", devices=1, logger=False, enable_checkpointing=False,
+                        enable_progress_bar=False, enable_model_summary=False, callbacks=[timer],
+                        num_sanity_val_steps=0, limit_val_batches=0)
+    trainer.fit(lightning, loader)
+    pairs = list(zip(timer.lightning[warmup:], timer.plain[warmup:], strict=True))
+    ratios = [a / b for a, b in pairs]
+    quartiles = statistics.quantiles(ratios, n=4, method="inclusive") if len(ratios) > 1 else ratios * 3
+    return {"lightning_s": statistics.median(a for a, _ in pairs), "plain_s": statistics.median(b for _, b in pairs),
+            "ratio": statistics.median(ratios), "ratio_iqr": [quartiles[0], quartiles[2]], "losses": timer.losses}
+
+
 def bench_training(steps: int) -> dict:
     dm = ValueDataModule(tasks=["tvr", "yc2r", "tvqa", "tvc"], batch_sizes={"tvr": 32, "yc2r": 32, "tvqa": 4,
                                                                             "tvc": 16})
@@ -90,15 +178,13 @@ def bench_training(steps: int) -> dict:
         batch = data.batch(range(dm.hparams.batch_sizes[task]))
         clips = dm.hparams.batch_sizes[task]
         make = lambda: HeroModule(feature_dim=dm.feature_dim, vocab_size=dm.tokenizer.vocab_size, **DEMO)  # noqa: E731
-        torch.manual_seed(0)
-        lightning = fit_step_seconds(make(), batch, steps=steps, warmup=2)
-        torch.manual_seed(0)
-        plain = training_step_seconds(make(), batch, steps, optimizer=torch.optim.AdamW)
-        out[task] = {"clips_per_s_lightning": clips / lightning, "clips_per_s_plain": clips / plain,
-                     "ratio": lightning / plain}
+        r = paired_step_seconds(make, batch, steps, warmup=2)
+        out[task] = {"clips_per_s_lightning": clips / r["lightning_s"], "clips_per_s_plain": clips / r["plain_s"],
+                     "ratio": r["ratio"], "ratio_iqr": r["ratio_iqr"], "steps": steps}
         print(f"training {TASKS[task].title} (batch {clips}{', x5 answers' if task == 'tvqa' else ''}): "
-              f"{clips / lightning:.1f} clips/s under Lightning, {clips / plain:.1f} in a bare loop "
-              f"(ratio {lightning / plain:.2f})", flush=True)
+              f"{out[task]['clips_per_s_lightning']:.1f} clips/s under Lightning, "
+              f"{out[task]['clips_per_s_plain']:.1f} in a bare loop (ratio {r['ratio']:.2f}, per-step quartiles "
+              f"{r['ratio_iqr'][0]:.2f}-{r['ratio_iqr'][1]:.2f})", flush=True)
     return out
 
 
@@ -124,7 +210,7 @@ def main(argv: list[str] | None = None) -> dict:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--queries", type=int, nargs="+", default=[5000, 10000, 20000])
     p.add_argument("--frames", type=int, nargs="+", default=[25, 50, 100])
-    p.add_argument("--steps", type=int, default=5)
+    p.add_argument("--steps", type=int, default=20)
     p.add_argument("--out", type=Path, default=RESULTS_DIR / "bench" / "value.json")
     args = p.parse_args(argv)
     torch.manual_seed(0)

@@ -193,6 +193,11 @@ class HeroModule(L.LightningModule):
 
     # ------------------------------------------------------------------------------------------- optimiser
     def configure_optimizers(self):
+        return self.optimizer_config(int(self.trainer.estimated_stepping_batches))
+
+    def optimizer_config(self, total_steps: int) -> dict:
+        """The optimiser and its per-step schedule over ``total_steps`` (what :meth:`configure_optimizers` returns
+        for the trainer's step count; also what ``bench.py``'s bare loop steps, so both loops train alike)."""
         hp = self.hparams
         groups = {}
         for name, p in self.named_parameters():
@@ -204,7 +209,7 @@ class HeroModule(L.LightningModule):
         params = [{"params": ps, "lr": hp.lr * (hp.head_lr_mul if head else 1.0),
                    "weight_decay": hp.weight_decay if decay else 0.0} for (head, decay), ps in groups.items()]
         opt = torch.optim.AdamW(params, lr=hp.lr, betas=(0.9, 0.98))
-        total = max(int(self.trainer.estimated_stepping_batches), 1)
+        total = max(total_steps, 1)
         warmup = int(math.ceil(hp.warmup * total))
 
         def factor(step: int) -> float:  # StarterCode's warmup_linear
