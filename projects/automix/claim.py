@@ -31,7 +31,7 @@ import torch
 from projects.automix import mixing
 from projects.automix.module import MedianOfLastEpochs, MixupClassifier
 from shared.claims import ClaimContext, ClaimSpec, Comparison, SeedRun, comparisons_table, main_guard, run
-from shared.fashion_mnist import MEAN, STD, FashionMNIST, FashionMNISTDataModule
+from shared.fashion_mnist import MEAN, STD, FashionMNISTDataModule, nearest_class_mean
 from shared.results import ClaimRecord
 
 HERE = Path(__file__).parent
@@ -107,17 +107,6 @@ def train(policy: str, seed: int, setting: dict, epochs: int, args: argparse.Nam
         out["ema_history"] = median.history["val/acc_ema"]
         out["mask"] = mask_statistics(model, data)
     return out, model, data
-
-
-def nearest_class_mean(seed: int, train_subset: int, val_subset: int) -> float:
-    """Top-1 (%) of the nearest class mean on raw pixels, on the seed's own training and test subsets (the
-    no-learning reference)."""
-    train_set = FashionMNIST("train", subset=train_subset, seed=seed)
-    test_set = FashionMNIST("test", subset=val_subset, seed=seed)
-    x, y = train_set.images.reshape(len(train_set), -1).float(), train_set.labels
-    means = torch.stack([x[y == k].mean(0) for k in range(10)])
-    pred = torch.cdist(test_set.images.reshape(len(test_set), -1).float(), means).argmin(1)
-    return 100 * (pred == test_set.labels).float().mean().item()
 
 
 def run_seed(ctx: ClaimContext, seed: int) -> SeedRun:

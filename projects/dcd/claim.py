@@ -23,7 +23,7 @@ from torch.utils.flop_counter import FlopCounterMode
 from projects.dcd.__main__ import main as cli
 from projects.dcd.nets import build_model
 from shared.claims import Check, ClaimContext, ClaimSpec, Comparison, SeedRun, comparisons_table, main_guard, run
-from shared.fashion_mnist import FashionMNIST
+from shared.fashion_mnist import nearest_class_mean
 
 DEMO = Path(__file__).parent / "configs" / "demo.yaml"
 # Parameter counts of the official implementation (liyunsheng13/dcd at 12a6ee5, models/imagenet/*_dcd.py,
@@ -132,16 +132,6 @@ def train(conv: str, root: Path, seed: int, epochs: int, train_subset: int, val_
     return {"val_acc1": metrics["val/acc1"], "val_loss": metrics["val/loss"],
             "val_nonfinite": round(metrics["val/nonfinite"] * val_subset),
             "params": sum(p.numel() for p in run.model.parameters()), "seconds": time.perf_counter() - start}
-
-
-def nearest_class_mean(seed: int, train_subset: int, val_subset: int) -> float:
-    """Top-1 (%) of the nearest class mean on raw pixels: the no-learning reference on the same subsets."""
-    train = FashionMNIST("train", subset=train_subset, seed=seed)
-    test = FashionMNIST("test", subset=val_subset, seed=seed)
-    x, y = train.images.reshape(len(train), -1).float(), train.labels
-    means = torch.stack([x[y == k].mean(0) for k in range(10)])
-    pred = torch.cdist(test.images.reshape(len(test), -1).float(), means).argmin(1)
-    return 100 * (pred == test.labels).float().mean().item()
 
 
 def run_seed(ctx: ClaimContext, seed: int) -> SeedRun:

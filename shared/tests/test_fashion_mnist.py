@@ -9,7 +9,15 @@ import numpy as np
 import pytest
 
 from shared.errors import CorruptDataError, DatasetNotFoundError
-from shared.fashion_mnist import ENV_VAR, FashionMNIST, FashionMNISTDataModule, load_split, read_idx, resolve_root
+from shared.fashion_mnist import (
+    ENV_VAR,
+    FashionMNIST,
+    FashionMNISTDataModule,
+    load_split,
+    nearest_class_mean,
+    read_idx,
+    resolve_root,
+)
 
 FIXTURES = Path(__file__).parent / "fixtures" / "fashion-mnist"
 
@@ -108,3 +116,16 @@ def test_the_installed_debian_files_hold_the_full_dataset():
     """`make install` installs dataset-fashion-mnist; this reads its real headers and sizes."""
     images, labels = load_split("test")
     assert images.shape == (10_000, 28, 28) and np.bincount(labels).tolist() == [1000] * 10
+
+
+def test_nearest_class_mean_matches_a_brute_force_count(monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.setenv(ENV_VAR, str(FIXTURES))
+    train_x, train_y = load_split("train", FIXTURES)
+    test_x, test_y = load_split("test", FIXTURES)
+    classes = sorted(set(train_y.tolist()))
+    means = {k: train_x[train_y == k].reshape(-1, 784).astype(np.float64).mean(0) for k in classes}
+    right = 0
+    for image, label in zip(test_x.reshape(-1, 784).astype(np.float64), test_y, strict=True):
+        right += min(classes, key=lambda k: np.sum((image - means[k]) ** 2)) == label
+    assert nearest_class_mean(0, None, None) == pytest.approx(100 * right / len(test_y), abs=1e-4)
+    assert 0 <= nearest_class_mean(1, 12, 6) <= 100
