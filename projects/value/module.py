@@ -103,7 +103,7 @@ class HeroModule(L.LightningModule):
         if self._trainer is not None and self.global_step % max(self.trainer.log_every_n_steps, 1) == 0:
             # straight to the loggers: a task absent from an epoch must not linger in the epoch's metrics
             for logger in self.loggers:
-                logger.log_metrics({f"train/loss_{task.name}": float(loss)}, step=self.global_step)
+                logger.log_metrics({f"train/loss_{task.name}": float(loss.detach())}, step=self.global_step)
         return loss
 
     def _retrieval(self, batch: dict, lw: tuple[float, float], pool: int) -> tuple[torch.Tensor, ...]:
