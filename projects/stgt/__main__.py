@@ -14,7 +14,8 @@ import time
 from pathlib import Path
 
 from projects.stgt.module import TransMOT
-from shared.cli import cli_main
+from shared.checkpoints import read_checkpoint
+from shared.cli import CHECKPOINT_TAG, cli_main
 from shared.errors import DatasetNotFoundError, UserFacingError, user_message
 
 EMBEDDED = {"TUD-Campus": 71, "TUD-Stadtmitte": 179}  # frames; 640 x 480 at 25 fps (MOT15)
@@ -38,10 +39,20 @@ def load_model(ckpt: str | None, method: str):
         raise UserFacingError(f"--method {method} needs a trained graph transformer: pass --ckpt CKPT (train one "
                               "with `python -m projects.stgt fit -c projects/stgt/configs/demo.yaml`), or track "
                               "with a baseline: --method byte or --method sort")
+    hint = ("Give the last.ckpt that `python -m projects.stgt fit` wrote under logs/stgt/<run>/checkpoints/ "
+            "(logs/stgt/latest/checkpoints/last.ckpt is the newest).")
     if not Path(ckpt).is_file():
-        raise DatasetNotFoundError(f"--ckpt {ckpt} not found: give the last.ckpt that `python -m projects.stgt fit` "
-                                   "wrote under logs/stgt/version_<n>/checkpoints/")
-    return TransMOT.load_from_checkpoint(ckpt, map_location="cpu").net
+        raise DatasetNotFoundError(f"--ckpt {ckpt} not found. {hint}")
+    checkpoint = read_checkpoint(ckpt, "--ckpt", hint=hint)
+    paper = (checkpoint.get(CHECKPOINT_TAG) or {}).get("paper", "stgt")
+    if paper != "stgt" or "state_dict" not in checkpoint:
+        raise UserFacingError(f"--ckpt {ckpt} is not a checkpoint of `python -m projects.stgt fit`"
+                              f"{f' (it was written by projects.{paper})' if paper != 'stgt' else ''}. {hint}")
+    try:
+        return TransMOT.load_from_checkpoint(ckpt, map_location="cpu").net
+    except (TypeError, KeyError, RuntimeError) as err:  # another model's options or weights
+        raise UserFacingError(f"--ckpt {ckpt} does not hold the graph transformer of projects.stgt "
+                              f"({' '.join(str(err).split())[:200]}). {hint}") from None
 
 
 def track_main(argv: list[str]) -> Path:
@@ -98,6 +109,9 @@ def main(args=None, run: bool = True):
     argv = list(sys.argv[1:] if args is None else args)
     if argv[:1] == ["track"]:
         return user_errors_exit(track_main, argv[1:])
+    if argv[:1] in (["-h"], ["--help"]):  # the Lightning CLI's help below knows nothing of `track`
+        print("python -m projects.stgt track --help   tracks a sequence with a trained model (or a baseline); the "
+              "Lightning subcommands (fit / validate / test / predict) follow.\n")
     return cli_main(TransMOT, run_name="stgt", args=args, run=run)
 
 

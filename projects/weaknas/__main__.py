@@ -116,7 +116,12 @@ def main(args=None, run: bool = True):
     argv = sys.argv[1:] if args is None else list(args)
     if argv[:1] == ["search"]:
         return run_search(argv[1:])
-    return cli_main(L.LightningModule, run_name="weaknas", args=argv, run=run, subclass_mode_model=True)
+    if argv[:1] in (["-h"], ["--help"]):  # the Lightning CLI's help below knows nothing of `search`
+        print("python -m projects.weaknas search --help   runs a NAS search (WeakNAS, random search, regularised "
+              "evolution); the Lightning subcommands (fit / validate / test / predict) follow.\n")
+    # args=None from the command line: LightningCLI warns about every run that passes args while sys.argv is set
+    return cli_main(L.LightningModule, run_name="weaknas", args=None if args is None else argv, run=run,
+                    subclass_mode_model=True)
 
 
 if __name__ == "__main__":

@@ -155,3 +155,20 @@ def test_weaknas_on_the_live_space(tmp_path: Path, capsys: pytest.CaptureFixture
     run = json.loads(out.read_text())["runs"][0]
     assert len(run["queried"]) == len(set(run["queried"])) == 4 and all(0 <= v <= 100 for v in run["valid"])
     assert len(next(cache.glob("*.jsonl")).read_text().splitlines()) == 4  # every query trained once, cached
+
+
+def test_help_names_the_search_entry(capsys: pytest.CaptureFixture):
+    with pytest.raises(SystemExit):
+        main(["--help"])
+    assert "python -m projects.weaknas search --help" in capsys.readouterr().out
+
+
+def test_a_command_line_run_prints_no_args_warning(tmp_path: Path):
+    import subprocess
+    import sys
+
+    proc = subprocess.run([sys.executable, "-m", "projects.weaknas", "fit", f"--config={CONFIGS / 'demo.yaml'}",
+                           *TINY, "--trainer.fast_dev_run=1", "--trainer.enable_progress_bar=false",
+                           f"--model.init_args.arch={BEST}"], capture_output=True, text=True, timeout=300, cwd=REPO)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "args parameter is intended" not in proc.stderr
