@@ -120,6 +120,16 @@ class ClaimContext:
     workdir: Path = Path(".")
     budget: dict = dataclasses.field(default_factory=dict)
 
+    def settings(self, scales: dict[str, dict]) -> dict:
+        """The paper's settings at this scale (``scales[self.scale]``), each replaced by the command-line option
+        of the same name where one was given (not None)."""
+        chosen = dict(scales[self.scale])
+        for key in chosen:
+            given = getattr(self.args, key, None)
+            if given is not None:
+                chosen[key] = given
+        return chosen
+
     def scaled(self, axis: str, full: int) -> int:
         """``full`` (an epoch or step count of the whole budget) times the budget fraction, at least 1;
         recorded under ``axis`` in the claim's ``budget``."""

@@ -72,11 +72,7 @@ SPEC = ClaimSpec(
 
 def settings(ctx: ClaimContext) -> dict:
     """The scale's settings, with any option given on the command line in their place."""
-    chosen = dict(SCALES[ctx.scale])
-    for key in chosen:
-        if getattr(ctx.args, key, None) is not None:
-            chosen[key] = getattr(ctx.args, key)
-    return chosen
+    return ctx.settings(SCALES)
 
 
 def train(policy: str, seed: int, setting: dict, epochs: int, args: argparse.Namespace,

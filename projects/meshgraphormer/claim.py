@@ -183,11 +183,7 @@ def picture(model: MeshGraphormerModule, data: MeshDataModule, path: Path, count
 
 def settings(ctx: ClaimContext) -> dict:
     """The scale's settings, with any size option given on the command line in their place."""
-    chosen = dict(SCALES[ctx.scale])
-    for key in chosen:
-        if getattr(ctx.args, key, None) is not None:
-            chosen[key] = getattr(ctx.args, key)
-    return chosen
+    return ctx.settings(SCALES)
 
 
 def run_seed(ctx: ClaimContext, seed: int) -> SeedRun:

@@ -149,11 +149,7 @@ def fit(config: str, root: Path, seed: int, epochs: int, settings: dict, *extra:
 
 def settings_for(ctx: ClaimContext) -> dict:
     """The scale's settings, with the command line's overrides."""
-    settings = dict(SCALES[ctx.scale], accelerator="gpu" if ctx.scale == "gpu" else "cpu")
-    for key in ("teacher_epochs", "student_epochs", "train_subset"):
-        if getattr(ctx.args, key, None) is not None:
-            settings[key] = getattr(ctx.args, key)
-    return settings
+    return ctx.settings(SCALES) | {"accelerator": "gpu" if ctx.scale == "gpu" else "cpu"}
 
 
 def run_seed(ctx: ClaimContext, seed: int) -> SeedRun:

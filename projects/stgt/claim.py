@@ -107,12 +107,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def settings(ctx: ClaimContext) -> dict:
     """The scale's settings, overridden by the paper's own options."""
-    s = dict(SCALES[ctx.scale])
-    for key in ("epochs", "train_sequences", "dim", "det_draws", "video_frames"):
-        given = getattr(ctx.args, key, None)
-        if given is not None:
-            s[key] = given
-    return s | {"window": ctx.args.window, "lr": ctx.args.lr, "appearance_dim": ctx.args.appearance_dim}
+    return ctx.settings(SCALES) | {"window": ctx.args.window, "lr": ctx.args.lr,
+                                   "appearance_dim": ctx.args.appearance_dim}
 
 
 @torch.no_grad()

@@ -103,14 +103,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def settings(ctx: ClaimContext) -> dict:
     """The scale's settings, overridden by the paper's own options."""
-    s = dict(SCALES[ctx.scale])
-    for key in s:
-        given = getattr(ctx.args, key, None)
-        if given is not None:
-            s[key] = given
     a = ctx.args
-    return s | {"lr": a.lr, "ft_lr": a.ft_lr, "hard_start": a.hard_start, "drop_svmr": a.drop_svmr,
-                "lw_st_ed": a.lw_st_ed, "root": a.root, "cache_dir": a.cache_dir}
+    return ctx.settings(SCALES) | {"lr": a.lr, "ft_lr": a.ft_lr, "hard_start": a.hard_start, "drop_svmr": a.drop_svmr,
+                                   "lw_st_ed": a.lw_st_ed, "root": a.root, "cache_dir": a.cache_dir}
 
 
 def model_kwargs(s: dict) -> dict:

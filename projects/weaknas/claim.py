@@ -82,12 +82,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def settings(ctx: ClaimContext) -> dict:
     """The scale's settings, overridden by the paper's own options."""
-    s = dict(SCALES[ctx.scale])
-    for key in ("hidden", "budget", "extra_runs", "extra_budget"):
-        given = getattr(ctx.args, key, None)
-        if given is not None:
-            s[key] = tuple(given) if key == "hidden" else given
-    return s
+    return ctx.settings(SCALES)
 
 
 @functools.cache

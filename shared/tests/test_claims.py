@@ -118,3 +118,12 @@ def test_table_renders_margin_and_verdict_and_gpu_rows(tmp_path: Path):
     assert "| gpu |" in table and "| premise absent |" in table
     with pytest.raises(ValueError, match="verdict"):
         ClaimRecord(**{**loaded.__dict__, "verdict": "maybe"})
+
+
+def test_settings_take_the_scale_then_the_options_given():
+    import argparse
+
+    scales = {"cpu": {"epochs": 3, "width": 0.25}, "smoke": {"epochs": 1, "width": 0.1}}
+    ctx = claims.ClaimContext(args=argparse.Namespace(epochs=None, width=0.5, other=7), scale="smoke")
+    assert ctx.settings(scales) == {"epochs": 1, "width": 0.5}  # an option not among the settings is ignored
+    assert scales["smoke"] == {"epochs": 1, "width": 0.1}  # the table itself is left as it was
