@@ -186,7 +186,9 @@ class ZooCLI(LightningCLI):
 
     def add_arguments_to_parser(self, parser: LightningArgumentParser) -> None:
         parser.add_lightning_class_args(LastCheckpoint, "checkpoint")
-        parser.set_defaults({"checkpoint.save_last": True, "checkpoint.save_top_k": 0})
+        # a rerun under the same --version replaces its last.ckpt instead of adding last-v1.ckpt, last-v2.ckpt...
+        parser.set_defaults({"checkpoint.save_last": True, "checkpoint.save_top_k": 0,
+                             "checkpoint.enable_version_counter": False})
         parser.add_argument("--version", type=str | None, default=None,
                             help="name of this run's folder logs/<paper>/VERSION (default: version_<n>, the next "
                                  "free number); logs/<paper>/latest links to the newest run with a checkpoint")

@@ -333,9 +333,11 @@ def test_fast_dev_run_writes_no_checkpoint(config: Path, tmp_path: Path, monkeyp
 
 def test_named_run_and_latest_link(config: Path, tmp_path: Path):
     run_cli(tiny_main, [config], tmp_path, "--version=teacher")
+    run_cli(tiny_main, [config], tmp_path, "--version=teacher", "--trainer.max_epochs=2")  # the name again
     run_cli(tiny_main, [config], tmp_path)
     logs = tmp_path / "logs" / "tiny"
-    assert (logs / "teacher" / "checkpoints" / "last.ckpt").is_file()
+    assert [p.name for p in (logs / "teacher" / "checkpoints").iterdir()] == ["last.ckpt"]
+    assert torch.load(logs / "teacher" / "checkpoints" / "last.ckpt", weights_only=False)["epoch"] == 1
     assert (logs / "latest").is_symlink() and os.readlink(logs / "latest") == "version_0"
     assert (logs / "latest" / "checkpoints" / "last.ckpt").is_file()
 
