@@ -152,7 +152,11 @@ class LastCheckpoint(ModelCheckpoint):
             self._save_last_checkpoint(trainer, self._monitor_candidates(trainer))
 
     def on_train_end(self, trainer, pl_module) -> None:
-        if not trainer.fast_dev_run:
+        if trainer.fast_dev_run:
+            return
+        if self._last_only():  # the finished state once more: its loop counters mark the last epoch completed
+            ModelCheckpoint._save_last_checkpoint(self, trainer, self._monitor_candidates(trainer))
+        else:
             super().on_train_end(trainer, pl_module)
 
     def _save_topk_checkpoint(self, trainer, monitor_candidates) -> None:

@@ -337,7 +337,7 @@ def test_named_run_and_latest_link(config: Path, tmp_path: Path):
     run_cli(tiny_main, [config], tmp_path)
     logs = tmp_path / "logs" / "tiny"
     assert [p.name for p in (logs / "teacher" / "checkpoints").iterdir()] == ["last.ckpt"]
-    assert torch.load(logs / "teacher" / "checkpoints" / "last.ckpt", weights_only=False)["epoch"] == 1
+    assert torch.load(logs / "teacher" / "checkpoints" / "last.ckpt", weights_only=False)["epoch"] == 2
     assert (logs / "latest").is_symlink() and os.readlink(logs / "latest") == "version_0"
     assert (logs / "latest" / "checkpoints" / "last.ckpt").is_file()
 
