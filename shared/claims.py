@@ -31,7 +31,7 @@ from pathlib import Path
 import numpy as np
 
 from shared.errors import UserFacingError
-from shared.results import RESULTS_DIR, ClaimRecord, claim_command, finite_json
+from shared.results import RESULTS_DIR, ClaimRecord, claim_command, finite_json, headline_comparison
 
 # cpu: the committed claim; gpu: a larger run for about 10 minutes on one GPU; smoke: seconds, for the tests
 # (tiny data and budget, never a result: it must be written with --out).
@@ -229,7 +229,7 @@ def measure(spec: ClaimSpec, ctx: ClaimContext, seeds: list[int], run_seed: RunS
         verdict=verdict(comparisons, gates), command=command, seconds=0.0, seeds=list(seeds),
         per_seed=per_seed, comparisons=comparisons, gates=gates, references=list(spec.references),
         scale=ctx.scale, budget={"fraction": ctx.fraction, **ctx.budget},
-        details={"arm_names": {a: spec.label(a) for a in arms},
+        details={"headline": [spec.method, spec.baseline], "arm_names": {a: spec.label(a) for a in arms},
                  "seeds": {str(s): {"checks": runs[s].checks, **runs[s].details} for s in seeds}})
     if describe is not None:
         record.table_md, record.note = describe(ctx, spec, runs, record)
@@ -333,7 +333,7 @@ def run(spec: ClaimSpec, run_seed: RunSeed, argv: list[str] | None = None, *,
 
 
 def summary_line(record: ClaimRecord) -> str:
-    first = record.comparisons[0] if record.comparisons else {}
+    first = headline_comparison(record) if record.comparisons else {}
     return (f"{record.paper}: {record.verdict} — {record.metric}: ours {_num(record.ours)} vs "
             f"{record.baseline_name} {_num(record.baseline)}, margin {format_margin(first)} over seeds "
             f"{record.seeds} ({record.scale}, budget {budget_text(record.budget)}, {record.seconds:.0f} s)")

@@ -145,12 +145,18 @@ def margin_text(record: ClaimRecord) -> str:
     """The headline comparison's ``margin ± SE (n seeds)``; positive favours the paper's method."""
     if not record.comparisons:
         return "–"
-    c = record.comparisons[0]
+    c = headline_comparison(record)
     m, se = c.get("margin"), c.get("se")
     if m is None or not math.isfinite(m):
         return f"– ({len(record.seeds)} seeds)"
     se_text = f"{se:.2g}" if se is not None and math.isfinite(se) else "–"
     return f"{m:+.3g} ± {se_text} ({len(record.seeds)} seed{'s' if len(record.seeds) != 1 else ''})"
+
+
+def headline_comparison(record: ClaimRecord) -> dict:
+    """The comparison of the table's two arms (``details["headline"]``: method and baseline), else the first."""
+    arms = record.details.get("headline")
+    return next((c for c in record.comparisons if [c.get("method"), c.get("baseline")] == arms), record.comparisons[0])
 
 
 def render_table(records: dict[str, ClaimRecord], gpu: dict[str, ClaimRecord] | None = None) -> str:

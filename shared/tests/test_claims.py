@@ -127,3 +127,15 @@ def test_settings_take_the_scale_then_the_options_given():
     ctx = claims.ClaimContext(args=argparse.Namespace(epochs=None, width=0.5, other=7), scale="smoke")
     assert ctx.settings(scales) == {"epochs": 1, "width": 0.5}  # an option not among the settings is ignored
     assert scales["smoke"] == {"epochs": 1, "width": 0.1}  # the table itself is left as it was
+
+
+def test_table_margin_is_the_headline_pair_not_the_first_comparison(tmp_path: Path):
+    spec = ClaimSpec(paper="dcd", claim="a beats b and c", metric="top-1", method="a", baseline="b", baseline_name="B",
+                     comparisons=[Comparison("a", "c"), Comparison("a", "b")])
+
+    def run_seed(ctx, seed):
+        return SeedRun(values={"a": 10.0 + seed, "b": 9.0, "c": 1.0})
+
+    rec = claims.run(spec, run_seed, ["--out", str(tmp_path)])
+    assert rec.details["headline"] == ["a", "b"]
+    assert "| +2 ± 0.58 (3 seeds) | holds |" in render_table({"dcd": rec})  # a - b = 1, 2, 3 (a - c would be +10)
