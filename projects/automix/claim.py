@@ -158,13 +158,14 @@ def picture(model: MixupClassifier, data: FashionMNISTDataModule, path: Path, pa
             "CutMix": mixing.cutmix(both, index, lam, rng)[0][:pairs],
             "AutoMix mask (B's share)": mask[:pairs, 1:],
             "AutoMix": (both * mask[:, :1] + both[index] * mask[:, 1:])[:pairs]}
-    fig, axes = plt.subplots(len(rows), pairs, figsize=(1.3 * pairs, 1.35 * len(rows)), dpi=110)
+    fig, axes = plt.subplots(len(rows), pairs, figsize=(1.3 * pairs + 0.6, 1.35 * len(rows)), dpi=110)
+    shown = None
     for r, (name, images) in enumerate(rows.items()):
         for c in range(pairs):
             ax = axes[r, c]
             img = images[c, 0].numpy()
             if "mask" in name:
-                ax.imshow(img, cmap="viridis", vmin=0, vmax=1)
+                shown, mask_row = ax.imshow(img, cmap="viridis", vmin=0, vmax=1), r
             else:
                 ax.imshow(img * STD + MEAN, cmap="gray", vmin=0, vmax=1)
             ax.set_xticks([])
@@ -172,7 +173,12 @@ def picture(model: MixupClassifier, data: FashionMNISTDataModule, path: Path, pa
             if c == 0:
                 ax.set_ylabel(name, fontsize=7)
     fig.suptitle("Fashion-MNIST pairs mixed at λ = 0.5 (AutoMix: the trained Mix Block)", fontsize=8)
-    fig.tight_layout()
+    fig.tight_layout(rect=(0, 0, 0.9, 1))
+    if shown is not None:  # the mask's colour scale, beside its row
+        row = axes[mask_row, -1].get_position()
+        bar = fig.colorbar(shown, cax=fig.add_axes((0.92, row.y0, 0.015, row.height)))
+        bar.ax.tick_params(labelsize=6)
+        bar.set_label("B's share", fontsize=6)
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path)
     plt.close(fig)
