@@ -55,6 +55,9 @@ class TimmBackbone(nn.Module):
         self.net = timm.create_model(name, pretrained=pretrained, num_classes=0, pretrained_cfg_overlay=overlay)
         self.out_channels = self.net.num_features
 
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net.forward_features(x)
+
 
 def timm_weights_file(name: str) -> str:
     """The local file of timm's pretrained weights for ``name`` (Hugging Face hub cache, then torch hub's
@@ -88,9 +91,6 @@ def timm_weights_file(name: str) -> str:
         f"{' and '.join(looked) or 'timm'}); runs never download. Fetch them once on a machine with network "
         f"({fetch}, then copy the cache folder here, or set HF_HOME to it), or train from scratch with "
         "--model.pretrained false.")
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.net.forward_features(x)
 
 
 class MobileNetV2Backbone(nn.Module):
