@@ -3,19 +3,7 @@
 import json
 import math
 
-import pytest
-import torch
-
 from projects.seed import claim
-
-
-@pytest.fixture
-def one_thread():
-    """Tiny tensors: one intra-op thread is faster than two on a busy machine."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 def test_claim_smoke_through_the_shared_command_line(tmp_path, one_thread):
