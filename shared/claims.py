@@ -42,12 +42,18 @@ HOLDS, DOES_NOT_HOLD, PREMISE_ABSENT = "holds", "does not hold", "premise absent
 
 @dataclasses.dataclass(frozen=True)
 class Comparison:
-    """``method`` against ``baseline`` (two arm names) on paired seeds; holds when margin > 2 SE."""
+    """``method`` against ``baseline`` (two arm names) on paired seeds; holds when margin > 2 SE.
+
+    ``tolerance`` > 0 makes it a non-inferiority test, fixed before running: holds when
+    ``margin - 2 SE > -tolerance``, i.e. ``method`` is at most ``tolerance`` worse (for claims such as
+    "matches the baseline with fewer parameters"). At 0 it is the superiority rule above.
+    """
 
     method: str
     baseline: str
     higher_is_better: bool = True
     label: str = ""
+    tolerance: float = 0.0
 
     @property
     def name(self) -> str:
@@ -55,9 +61,10 @@ class Comparison:
 
     def measure(self, per_seed: dict[str, list[float]]) -> dict:
         """Margin, standard error and verdict from the arms' per-seed values (same seed order in each)."""
-        return paired_margin(per_seed[self.method], per_seed[self.baseline], self.higher_is_better) | {
-            "name": self.name, "method": self.method, "baseline": self.baseline,
-            "higher_is_better": self.higher_is_better}
+        measured = paired_margin(per_seed[self.method], per_seed[self.baseline], self.higher_is_better,
+                                 self.tolerance)
+        return measured | {"name": self.name, "method": self.method, "baseline": self.baseline,
+                           "higher_is_better": self.higher_is_better}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -73,10 +80,14 @@ class Check:
                 "passed": bool(values) and all(values)}
 
 
-def paired_margin(method: Sequence[float], baseline: Sequence[float], higher_is_better: bool = True) -> dict:
+def paired_margin(method: Sequence[float], baseline: Sequence[float], higher_is_better: bool = True,
+                  tolerance: float = 0.0) -> dict:
     """The rule: paired differences (oriented so that positive favours ``method``), their mean and standard
-    error; ``holds`` when there are at least two pairs and the mean exceeds two standard errors. A missing or
-    non-finite value on either side makes the comparison fail (nothing is dropped silently)."""
+    error; ``holds`` when there are at least two pairs and the mean exceeds two standard errors
+    (``mean - 2 SE > -tolerance``; ``tolerance`` 0 unless a non-inferiority test). A missing or non-finite
+    value on either side makes the comparison fail (nothing is dropped silently)."""
+    if tolerance < 0:
+        raise ValueError(f"tolerance must be >= 0; got {tolerance}")
     if len(method) != len(baseline):
         raise ValueError(f"paired values need the same seeds: {len(method)} vs {len(baseline)} values")
     sign = 1.0 if higher_is_better else -1.0
@@ -86,8 +97,9 @@ def paired_margin(method: Sequence[float], baseline: Sequence[float], higher_is_
     n = len(diffs)
     mean = float(np.mean(diffs)) if n else math.nan
     se = float(np.std(diffs, ddof=1) / math.sqrt(n)) if n >= 2 else math.nan
-    holds = bool(finite and n >= 2 and mean > 2 * se)
-    return {"margin": mean, "se": se, "n": len(pairs), "differences": diffs, "holds": holds}
+    holds = bool(finite and n >= 2 and mean - 2 * se > -tolerance)
+    out = {"margin": mean, "se": se, "n": len(pairs), "differences": diffs, "holds": holds}
+    return out | ({"tolerance": tolerance} if tolerance else {})
 
 
 def verdict(comparisons: list[dict], gates: list[dict]) -> str:
@@ -267,8 +279,12 @@ def comparisons_table(spec: ClaimSpec, record: ClaimRecord) -> str:
             lines.append(f"| premise: {g['description'] or g['name']} | – | every seed | "
                          f"{'passed' if g['passed'] else 'failed'} |")
     for c in record.comparisons:
-        lines.append(f"| {spec.label(c['method'])} ahead of {spec.label(c['baseline'])} | {format_margin(c)} "
-                     f"| > 2 SE | {'holds' if c['holds'] else 'does not hold'} |")
+        if c.get("tolerance"):
+            test, needed = "no worse than", f"margin − 2 SE > −{c['tolerance']:g}"
+        else:
+            test, needed = "ahead of", "> 2 SE"
+        lines.append(f"| {spec.label(c['method'])} {test} {spec.label(c['baseline'])} | {format_margin(c)} "
+                     f"| {needed} | {'holds' if c['holds'] else 'does not hold'} |")
     lines.append(f"\nVerdict: **{record.verdict}** ({record.scale} scale, budget {budget_text(record.budget)}).")
     return "\n".join(lines)
 

@@ -93,9 +93,9 @@ def main() -> None:
 
 
 def gpu_training_step(device: torch.device, batch_size: int | None = None) -> GpuStep:
-    """``make gpu-check``: one SGD step of the ImageNet recipe's DCD ResNet-50 (224 px, 32 images per GPU) on
+    """``make gpu-check``: one SGD step of the ImageNet recipe's DCD ResNet-50 (224 px, 64 images per GPU) on
     random images."""
-    kwargs, per_gpu = recipe("projects/dcd/configs/resnet50-dcd_8xb32_imagenet.yaml")
+    kwargs, per_gpu = recipe("projects/dcd/configs/resnet50-dcd_4xb64_imagenet.yaml")
     n = batch_size or per_gpu
     torch.manual_seed(0)
     model = DCDClassifier(**kwargs)

@@ -236,6 +236,27 @@ def _init_weights(model: nn.Module) -> None:
             nn.init.zeros_(m.bias)
 
 
+LinearInit = Literal["official", "normal", "default"]
+
+
+def init_linear_layers(model: nn.Module, scheme: str) -> None:
+    """Initialise every ``nn.Linear`` (classifier, DCD and DY-Conv branches) by ``scheme``.
+
+    * ``"normal"``: ``W ~ N(0, 0.01^2)``, ``b = 0``, the official MobileNetV2's init;
+    * ``"default"``: PyTorch's default (``U(-1/sqrt(fan_in), 1/sqrt(fan_in))``), what the official ResNets keep.
+    """
+    if scheme not in ("normal", "default"):
+        raise ValueError(f"linear_init must be 'official', 'normal' or 'default'; got {scheme!r}")
+    for m in model.modules():
+        if isinstance(m, nn.Linear):
+            if scheme == "normal":
+                nn.init.normal_(m.weight, 0, 0.01)
+                if m.bias is not None:
+                    nn.init.zeros_(m.bias)
+            else:
+                m.reset_parameters()
+
+
 # ----------------------------------------------------------------------------- ResNet
 
 
@@ -368,11 +389,6 @@ class MobileNetV2(nn.Module):
         self.pool = nn.AdaptiveAvgPool2d(1)
         self.classifier = _classifier(conv, last, num_classes, dropout)
         _init_weights(self)
-        for m in self.modules():  # the official MobileNetV2 init: every linear layer, the DCD branches' too
-            if isinstance(m, nn.Linear):
-                nn.init.normal_(m.weight, 0, 0.01)
-                if m.bias is not None:
-                    nn.init.zeros_(m.bias)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.classifier(self.pool(self.features(x)).flatten(1))
@@ -380,18 +396,28 @@ class MobileNetV2(nn.Module):
 
 def build_model(arch: Arch, conv: ConvType = "static", num_classes: int = 1000, *, in_channels: int = 3,
                 width_mult: float = 1.0, small_input: bool = False, dropout: float = 0.0,
-                fc_squeeze: int = 16) -> nn.Module:
+                fc_squeeze: int = 16, linear_init: LinearInit = "official") -> nn.Module:
     """Build ``arch`` in {resnet18, resnet50, mobilenet_v2} with ``conv`` in {static, dy, dcd}.
 
     ``fc_squeeze`` is the official MobileNetV2 branch divisor (16 for the released x1.0 model).
+    ``linear_init`` initialises every linear layer (see :func:`init_linear_layers`); ``"official"`` is
+    what the official code does for that backbone: PyTorch's default for the ResNets, N(0, 0.01) for
+    MobileNetV2. At PyTorch's default, DCD's ``fc_phi`` head gives Phi(x) large enough that a ResNet
+    overflows in eval mode on some inputs (see the README); ``"normal"`` avoids it.
     """
     common = dict(num_classes=num_classes, in_channels=in_channels, width_mult=width_mult,
                   small_input=small_input, dropout=dropout)
     if arch == "resnet18":
-        return ResNet(BasicBlock, [2, 2, 2, 2], conv_factory(conv, _dcd_sizes_resnet18), conv, **common)
-    if arch == "resnet50":
-        return ResNet(Bottleneck, [3, 4, 6, 3], conv_factory(conv, _dcd_sizes_resnet50), conv, **common)
-    if arch == "mobilenet_v2":
+        model = ResNet(BasicBlock, [2, 2, 2, 2], conv_factory(conv, _dcd_sizes_resnet18), conv, **common)
+    elif arch == "resnet50":
+        model = ResNet(Bottleneck, [3, 4, 6, 3], conv_factory(conv, _dcd_sizes_resnet50), conv, **common)
+    elif arch == "mobilenet_v2":
         sizes = lambda cin, cout: _dcd_sizes_mobilenet(cin, cout, fc_squeeze)  # noqa: E731
-        return MobileNetV2(conv_factory(conv, sizes), conv, **common)
-    raise ValueError(f"arch must be one of 'resnet18', 'resnet50', 'mobilenet_v2'; got {arch!r}")
+        model = MobileNetV2(conv_factory(conv, sizes), conv, **common)
+    else:
+        raise ValueError(f"arch must be one of 'resnet18', 'resnet50', 'mobilenet_v2'; got {arch!r}")
+    if linear_init == "official":
+        linear_init = "normal" if arch == "mobilenet_v2" else "default"
+    if linear_init != "default":  # built at PyTorch's default already; an unknown scheme raises here
+        init_linear_layers(model, linear_init)
+    return model

@@ -32,6 +32,18 @@ def test_lower_is_better_flips_the_sign_and_one_seed_never_holds():
     assert one["margin"] == 10.0 and math.isnan(one["se"]) and not one["holds"]
 
 
+def test_non_inferiority_tolerance_by_hand():
+    # differences -0.5, -1.5, -1.0: mean -1, sd 0.5, se 0.289; lower bound -1 - 0.577 = -1.577
+    method, baseline = [9.5, 8.5, 9.0], [10.0, 10.0, 10.0]
+    assert not paired_margin(method, baseline)["holds"]  # superiority fails
+    assert paired_margin(method, baseline, tolerance=2.0)["holds"]  # -1.577 > -2
+    tight = paired_margin(method, baseline, tolerance=1.5)  # -1.577 < -1.5
+    assert not tight["holds"] and tight["tolerance"] == 1.5
+    assert Comparison("a", "b", tolerance=2.0).measure({"a": method, "b": baseline})["holds"]
+    with pytest.raises(ValueError, match="tolerance"):
+        paired_margin(method, baseline, tolerance=-1.0)
+
+
 def test_non_finite_value_fails_the_comparison_and_unpaired_values_are_refused():
     assert not paired_margin([12.0, float("nan"), 13.0], [10.0, 10.0, 10.0])["holds"]
     with pytest.raises(ValueError, match="same seeds"):

@@ -1,5 +1,6 @@
 """Every committed config through the real CLI; resume; DDP on two CPU processes; clear errors."""
 
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -14,8 +15,10 @@ from shared.testing import check_nan_stop, check_resume, fit_in_subprocess, reso
 CONFIGS = Path(__file__).resolve().parents[1] / "configs"
 REPO = Path(__file__).resolve().parents[3]
 RECIPES = sorted(p for p in CONFIGS.glob("*.yaml") if p.name != "demo.yaml")
-R50 = CONFIGS / "resnet50-dcd_8xb32_imagenet.yaml"
+R50 = CONFIGS / "resnet50-dcd_4xb64_imagenet.yaml"
 IMAGENET_FIXTURE = REPO / "shared" / "tests" / "fixtures" / "imagenet"  # tiny folders in ImageNet's layout
+# epochs, dropout and weight decay of the official training commands (liyunsheng13/dcd README)
+RECIPES_OFFICIAL = {"resnet50-dcd_4xb64_imagenet": (120, 0.1, 1e-4), "mobilenetv2-dcd_4xb128_imagenet": (300, 0.2, 2e-5)}
 TINY = ("--data.init_args.train_subset=64", "--data.init_args.val_subset=32", "--data.init_args.batch_size=16")
 ON_CPU = ("--trainer.accelerator=cpu", "--trainer.devices=1", "--trainer.strategy=auto", "--trainer.num_nodes=1")
 
@@ -43,19 +46,24 @@ def test_paper_recipe_builds_the_full_model_and_runs_a_forward_pass(recipe: Path
                      f"--trainer.default_root_dir={tmp_path}", *ON_CPU], run=False)
     hp = cli.model.hparams
     assert hp.num_classes == 1000 and hp.conv == "dcd" and hp.lr_base_batch_size
-    assert cli.datamodule.hparams.batch_size * 8 == hp.lr_base_batch_size  # the 8xbB in the name
+    gpus, per_gpu = map(int, re.search(r"_(\d+)xb(\d+)_", recipe.name).groups())  # the NxbB in the name
+    assert cli.datamodule.hparams.batch_size == per_gpu and gpus * per_gpu == hp.lr_base_batch_size
+    # the official training command: label smoothing 0.1 and mixup 0.2 ramped over 100 epochs
+    assert hp.label_smoothing == 0.1 and hp.mixup_alpha == 0.2 and hp.mixup_ramp_epochs == 100
+    assert RECIPES_OFFICIAL[recipe.stem] == (cli.trainer.max_epochs, hp.dropout, hp.weight_decay)
     cli.model.eval()
     with torch.no_grad():
         assert cli.model(torch.randn(2, 3, 224, 224)).shape == (2, 1000)
 
 
 @pytest.mark.parametrize(("trainer_file", "devices", "strategy"), [("gpu1.yaml", 1, "auto"),
+                                                                   ("ddp_4gpu.yaml", 4, "ddp"),
                                                                    ("ddp_8gpu.yaml", 8, "ddp")])
 def test_gpu_trainer_files_resolve_through_the_cli(trainer_file: str, devices: int, strategy: str):
     """Parsed and validated by the real CLI (--print_config stops before a GPU would be needed)."""
     trainer = resolved_config(main, [R50, CONFIGS / "trainer" / trainer_file])["trainer"]
     assert trainer["accelerator"] == "gpu" and trainer["devices"] == devices
-    assert trainer["strategy"] == strategy and trainer["precision"] == "32-true" and trainer["max_epochs"] == 90
+    assert trainer["strategy"] == strategy and trainer["precision"] == "32-true" and trainer["max_epochs"] == 120
 
 
 def test_recipe_lr_is_rescaled_to_the_global_batch(tmp_path: Path):

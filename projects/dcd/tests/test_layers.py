@@ -4,7 +4,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from projects.dcd.module import temperature_at
+from projects.dcd.module import batch_statistics, mixup_alpha_at, smoothed_cross_entropy, temperature_at
 from projects.dcd.nets import DCDConv2d, DyConv2d, DynamicClassifier, hard_sigmoid2
 
 torch.manual_seed(0)
@@ -108,3 +108,50 @@ def test_temperature_schedule_is_linear_from_30_to_1_over_10_epochs():
     assert temperature_at(10) == 1.0 and temperature_at(42) == 1.0
     assert temperature_at(0.5, anneal_epochs=1.0) == pytest.approx(15.5)
     assert temperature_at(3, anneal_epochs=0) == 1.0
+
+
+def test_mixup_alpha_ramps_linearly_over_the_official_100_epochs():
+    assert mixup_alpha_at(0, 0.2, 100) == 0.0  # the first epoch does not mix
+    assert mixup_alpha_at(50, 0.2, 100) == pytest.approx(0.1)
+    assert mixup_alpha_at(100, 0.2, 100) == 0.2 and mixup_alpha_at(119, 0.2, 100) == 0.2
+    assert mixup_alpha_at(0, 0.2, 0) == 0.2
+
+
+def test_label_smoothing_puts_eps_over_the_wrong_classes_as_the_official_loss():
+    logits, target, eps = torch.randn(5, 4), torch.tensor([0, 3, 1, 2, 2]), 0.1
+    q = torch.full((5, 4), eps / 3).scatter(1, target[:, None], 1 - eps)  # q_y = 1 - eps, q_k = eps / (K - 1)
+    expected = -(q * logits.log_softmax(1)).sum(1).mean()
+    torch.testing.assert_close(smoothed_cross_entropy(logits, target, eps), expected)
+    torch.testing.assert_close(smoothed_cross_entropy(logits, target, 0.0), F.cross_entropy(logits, target))
+
+
+def test_batch_statistics_evaluates_with_train_mode_bn_and_keeps_the_running_statistics():
+    model = torch.nn.Sequential(torch.nn.Conv2d(2, 3, 1), torch.nn.BatchNorm2d(3), torch.nn.Dropout(0.5)).eval()
+    model[1].running_mean.fill_(5.0)
+    x = torch.randn(8, 2, 4, 4)
+    saved = {k: v.clone() for k, v in model.state_dict().items()}
+    with batch_statistics(model):
+        y = model(x)
+    z = model[0](x)  # by hand: normalise with the batch's own mean and (biased) variance; dropout stays off
+    expected = (z - z.mean((0, 2, 3), keepdim=True)) / (z.var((0, 2, 3), unbiased=False, keepdim=True) + 1e-5).sqrt()
+    torch.testing.assert_close(y, expected, rtol=1e-4, atol=1e-4)
+    assert not model.training and not model[1].training and model[1].momentum == 0.1
+    for k, v in model.state_dict().items():
+        torch.testing.assert_close(v, saved[k])
+
+
+def test_mixup_step_is_the_lambda_weighted_loss_of_one_mixed_batch():
+    from projects.dcd.module import DCDClassifier
+
+    model = DCDClassifier(arch="resnet18", conv="static", num_classes=3, in_channels=1, width_mult=0.0625,
+                          small_input=True, mixup_alpha=0.4, label_smoothing=0.1).eval()  # eval: BN fixed
+    x, y = torch.randn(6, 1, 8, 8), torch.tensor([0, 1, 2, 0, 1, 2])
+    torch.manual_seed(3)
+    loss = model.training_step((x, y), 0)
+    torch.manual_seed(3)  # the same draws by hand: one lambda ~ Beta(0.4, 0.4), one permutation
+    lam = float(torch.distributions.Beta(0.4, 0.4).sample())
+    perm = torch.randperm(6)
+    logits = model(lam * x + (1 - lam) * x[perm])
+    expected = lam * smoothed_cross_entropy(logits, y, 0.1) + (1 - lam) * smoothed_cross_entropy(logits, y[perm], 0.1)
+    assert 0 < lam < 1 and not torch.equal(perm, torch.arange(6))
+    torch.testing.assert_close(loss, expected)

@@ -90,3 +90,20 @@ def test_check_official_transfer_maps_every_tensor_by_shape_and_name():
     source.eval(), target.eval()
     with torch.no_grad():
         torch.testing.assert_close(source(x), target(x))
+
+
+@pytest.mark.parametrize(("arch", "scheme", "std"), [("resnet18", "official", None), ("resnet18", "normal", 0.01),
+                                                     ("mobilenet_v2", "default", None)])
+def test_linear_init_is_a_choice_with_the_official_one_by_default(arch: str, scheme: str, std: float | None):
+    """ResNets keep PyTorch's default U(-1/sqrt(fan_in), 1/sqrt(fan_in)) unless asked for N(0, 0.01)."""
+    torch.manual_seed(0)
+    linears = [m for m in build_model(arch, "dcd", 1000, linear_init=scheme).modules()
+               if isinstance(m, torch.nn.Linear)]
+    if std is not None:
+        assert torch.cat([m.weight.flatten() for m in linears]).std().item() == pytest.approx(std, rel=0.02)
+    else:  # every weight inside its layer's default bound, and spread over it (not N(0, 0.01))
+        for m in linears:
+            bound = 1 / m.in_features ** 0.5
+            assert m.weight.abs().max() <= bound and m.weight.abs().max() > 0.5 * bound
+    with pytest.raises(ValueError, match="linear_init"):
+        build_model("resnet18", "dcd", 10, linear_init="xavier")
