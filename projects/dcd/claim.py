@@ -2,18 +2,21 @@
 
 (a) Compactness at ImageNet scale (1000 classes, 224x224): parameters and MAdds of static, DY-Conv
     and DCD ResNet-18 / ResNet-50 / MobileNetV2 x1.0, beside the numbers published for them.
-(b) Accuracy: the same small ResNet-18 (width x0.25, 3x3 stem) trained with each convolution type
-    under the same budget on a Fashion-MNIST subset, once per seed; the claim is that DCD matches or beats
-    DY-Conv with far fewer parameters, and beats static convolution. Run by the shared protocol
-    (:mod:`shared.claims`): each comparison's paired margin over seeds must exceed two standard errors;
-    premise gates: DCD is the smaller model, and static convolution learns beyond a nearest-class-mean
-    classifier on raw pixels (the no-learning reference row).
+(b) Accuracy: MobileNetV2 x0.35 (the narrow-network regime where the paper's gains are largest), trained with
+    each convolution type on the same budget and recipe (the official MobileNetV2 command minus mixup) on a
+    Fashion-MNIST subset, once per seed. The claim: DCD beats static convolution (paired margin over seeds
+    > 2 SE) and keeps DY-Conv's accuracy (non-inferiority: margin - 2 SE > -1 point, fixed before running)
+    with fewer parameters. Run by the shared protocol (:mod:`shared.claims`); premise gates: DCD is the
+    smaller model, static convolution learns beyond a nearest-class-mean classifier on raw pixels (the
+    no-learning reference row), and dynamic convolution helps at all here (DY-Conv ahead of static).
 """
 
 from __future__ import annotations
 
 import functools
+import multiprocessing
 import time
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -74,45 +77,71 @@ def complexity_markdown(table: list[dict]) -> str:
 
 
 ARMS = {"static": "static conv", "dy": "DY-Conv", "dcd": "DCD", "pixels_ncm": "nearest class mean on raw pixels"}
-# The small-scale budget per scale; a budget sweep scales the epochs.
-SCALES = {"cpu": {"epochs": 3, "train_subset": 6000, "val_subset": 2000},
-          "gpu": {"epochs": 12, "train_subset": 60000, "val_subset": 10000},
-          "smoke": {"epochs": 1, "train_subset": 64, "val_subset": 64}}
+CONVS = ("dy", "dcd", "static")  # submission order: the slowest first, so two workers finish together
+# The small-scale experiment per scale; a budget sweep scales the epochs. MobileNetV2 x0.35 is the
+# regime where the paper's gains are largest (narrow networks); the recipe is the official MobileNetV2
+# command (lr 0.1 per 512 images, cosine, weight decay 2e-5, label smoothing 0.1, dropout 0.2, linear
+# layers at N(0, 0.01)) without mixup, whose official ramp would give alpha < 0.02 over these epochs.
+# Each training runs on one intra-op thread (numbers then do not depend on the core count), `workers`
+# of them at once in separate processes.
+SCALES = {"cpu": {"epochs": 8, "train_subset": 10000, "val_subset": 2000, "batch_size": 128, "workers": 2},
+          "gpu": {"epochs": 40, "train_subset": 60000, "val_subset": 10000, "batch_size": 128, "workers": 1},
+          "smoke": {"epochs": 1, "train_subset": 64, "val_subset": 64, "batch_size": 32, "workers": 1}}
+RECIPE = ["--model.arch=mobilenet_v2", "--model.width_mult=0.35", "--model.small_input=false",
+          "--model.lr=0.1", "--model.lr_base_batch_size=512", "--model.weight_decay=2e-5",
+          "--model.label_smoothing=0.1", "--model.dropout=0.2", "--model.linear_init=official",
+          "--model.batch_stats_eval=true"]
+NONINFERIORITY_POINTS = 1.0  # "DCD matches DY-Conv": at most 1 point of top-1 worse, fixed before running
 
 SPEC = ClaimSpec(
     paper="dcd",
-    claim="DCD reaches DY-Conv's accuracy with far fewer parameters, and beats static convolution.",
+    claim="DCD keeps DY-Conv's accuracy with far fewer parameters, and beats static convolution.",
     metric="Fashion-MNIST top-1 (%), DCD / DY-Conv",
     method="dcd", baseline="dy", baseline_name="DY-Conv",
-    comparisons=[Comparison("dcd", "static"), Comparison("dcd", "dy")],
-    gates=[Check("dcd_fewer_params", "DCD has fewer parameters than DY-Conv for every ImageNet backbone"),
-           Comparison("static", "pixels_ncm", label="static conv learns beyond raw pixels")],
+    comparisons=[Comparison("dcd", "static"),
+                 Comparison("dcd", "dy", tolerance=NONINFERIORITY_POINTS,
+                            label=f"DCD within {NONINFERIORITY_POINTS:g} point of DY-Conv")],
+    gates=[Check("dcd_fewer_params", "DCD has fewer parameters than DY-Conv (every ImageNet backbone and the "
+                                     "trained model)"),
+           Comparison("static", "pixels_ncm", label="static conv learns beyond raw pixels"),
+           Comparison("dy", "static", label="dynamic convolution helps here (DY-Conv ahead of static)")],
     references=["pixels_ncm"], arm_names=ARMS,
     paper_value=None, paper_baseline=None,  # the DCD paper's tables were not retrievable offline
     budget_axis="training epochs",
 )
 
 
+def _seed_mean(runs: dict[int, SeedRun], arm: str, key: str) -> str:
+    values = [r.details[arm][key] for r in runs.values()]
+    return f"{100 * np.mean(values):.2f}"
+
+
 def runs_markdown(ctx: ClaimContext, spec: ClaimSpec, runs: dict[int, SeedRun], record) -> tuple[str, str]:
     """The README table (complexity, then each arm over seeds with its margins) and the note."""
     settings = SCALES[ctx.scale]
     first = next(iter(runs.values()))
-    nonfinite = {c: [r.details[c]["val_nonfinite"] for r in runs.values()] for c in ("static", "dy", "dcd")}
+    nonfinite = {c: [r.details[c]["val_nonfinite"] for r in runs.values()] for c in CONVS}
     lines = [complexity_markdown(complexity_table()) if ctx.scale != "smoke" else "", "",
-             f"Fashion-MNIST, ResNet-18 x0.25 (3x3 stem), {settings['train_subset']} training images, "
-             f"{ctx.budget['epochs']} epochs, top-1 on {settings['val_subset']} test images, seeds {record.seeds}; "
-             "params are the Fashion-MNIST model's:", "",
-             "| conv | val top-1 (%), mean ± SD | per seed | test images with non-finite logits (per seed) | params |",
-             "|---|---|---|---|---|"]
+             f"Fashion-MNIST, MobileNetV2 x0.35, {settings['train_subset']} training images, "
+             f"{ctx.budget['epochs']} epochs of batch {settings['batch_size']}, top-1 on {settings['val_subset']} "
+             f"test images, seeds {record.seeds}; params are the Fashion-MNIST model's; train top-1 is the last "
+             "epoch's running accuracy (dropout on); \"train-mode BN\" evaluates the same test images with each "
+             "batch's own BatchNorm statistics:", "",
+             "| conv | test top-1 (%), mean ± SD | per seed | train top-1 | test top-1, train-mode BN "
+             "| non-finite test logits (per seed) | params |",
+             "|---|---|---|---|---|---|---|"]
     for arm, values in record.per_seed.items():
-        params = f"{first.details[arm]['params']:,}" if arm in first.details else "0 (no training)"
+        trained = arm in first.details
+        params = f"{first.details[arm]['params']:,}" if trained else "0 (no training)"
         bad = ", ".join(map(str, nonfinite[arm])) if arm in nonfinite else "–"
         sd = np.std(values, ddof=1) if len(values) > 1 else 0.0
+        train_acc = _seed_mean(runs, arm, "train_acc1") if trained else "–"
+        bn_acc = _seed_mean(runs, arm, "val_acc1_batch_stats") if trained else "–"
         lines.append(f"| {spec.label(arm)} | {np.mean(values):.2f} ± {sd:.2f} "
-                     f"| {', '.join(f'{v:.2f}' for v in values)} | {bad} | {params} |")
+                     f"| {', '.join(f'{v:.2f}' for v in values)} | {train_acc} | {bn_acc} | {bad} | {params} |")
     lines += ["", comparisons_table(spec, record)]
-    note = (f"Fashion-MNIST, {settings['train_subset']} training images, {ctx.budget['epochs']} epochs, ResNet-18 "
-            f"x0.25, seeds {record.seeds}; mean top-1 " + ", ".join(
+    note = (f"Fashion-MNIST, MobileNetV2 x0.35, {settings['train_subset']} training images, "
+            f"{ctx.budget['epochs']} epochs, seeds {record.seeds}; mean top-1 " + ", ".join(
                 f"{spec.label(a)} {np.mean(v):.2f}" for a, v in record.per_seed.items()) + ".")
     if any(sum(v) for v in nonfinite.values()):
         note += (" Test images with non-finite logits (counted as errors): " + "; ".join(
@@ -120,27 +149,41 @@ def runs_markdown(ctx: ClaimContext, spec: ClaimSpec, runs: dict[int, SeedRun], 
     return "\n".join(lines), note
 
 
-def train(conv: str, root: Path, seed: int, epochs: int, train_subset: int, val_subset: int) -> dict:
-    """Train through the real CLI on the demo recipe, changing only the convolution type and the seed."""
+def train(conv: str, root: Path, seed: int, epochs: int, settings: dict, one_thread: bool = False) -> dict:
+    """Train through the real CLI, changing only the convolution type and the seed."""
+    if one_thread:
+        torch.set_num_threads(1)
     start = time.perf_counter()
-    run = cli(args=["fit", f"--config={DEMO}", f"--model.conv={conv}", f"--seed_everything={seed}",
-                    f"--trainer.max_epochs={epochs}",
-                    f"--data.init_args.train_subset={train_subset}", f"--data.init_args.val_subset={val_subset}",
+    run = cli(args=["fit", f"--config={DEMO}", *RECIPE, f"--model.conv={conv}", f"--seed_everything={seed}",
+                    f"--trainer.max_epochs={epochs}", f"--data.init_args.batch_size={settings['batch_size']}",
+                    f"--data.init_args.train_subset={settings['train_subset']}",
+                    f"--data.init_args.val_subset={settings['val_subset']}",
                     f"--model.temperature_epochs={epochs / 3:.3f}", f"--trainer.default_root_dir={root / conv}",
                     "--trainer.enable_progress_bar=false", "--trainer.enable_model_summary=false"])
     metrics = {k: float(v) for k, v in run.trainer.callback_metrics.items()}
     return {"val_acc1": metrics["val/acc1"], "val_loss": metrics["val/loss"],
-            "val_nonfinite": round(metrics["val/nonfinite"] * val_subset),
-            "params": sum(p.numel() for p in run.model.parameters()), "seconds": time.perf_counter() - start}
+            "val_acc1_batch_stats": metrics["val/acc1_batch_stats"], "train_acc1": metrics["train/acc1_epoch"],
+            "val_nonfinite": round(metrics["val/nonfinite"] * settings["val_subset"]),
+            "params": sum(p.numel() for p in run.model.parameters()), "seconds": time.perf_counter() - start,
+            "threads": torch.get_num_threads()}
+
+
+def train_all(root: Path, seed: int, epochs: int, settings: dict) -> dict[str, dict]:
+    """The three convolution types for one seed: in this process, or in ``workers`` one-thread processes."""
+    if settings["workers"] <= 1:
+        return {conv: train(conv, root, seed, epochs, settings) for conv in CONVS}
+    with ProcessPoolExecutor(settings["workers"], mp_context=multiprocessing.get_context("spawn")) as pool:
+        jobs = {conv: pool.submit(train, conv, root, seed, epochs, settings, True) for conv in CONVS}
+        return {conv: job.result() for conv, job in jobs.items()}
 
 
 def run_seed(ctx: ClaimContext, seed: int) -> SeedRun:
     settings = SCALES[ctx.scale]
     epochs = ctx.scaled("epochs", settings["epochs"])
-    runs = {conv: train(conv, ctx.workdir / f"seed{seed}", seed, epochs, settings["train_subset"],
-                        settings["val_subset"]) for conv in ("static", "dy", "dcd")}
+    runs = train_all(ctx.workdir / f"seed{seed}", seed, epochs, settings)
     compact = all(_params(arch, "dcd") < _params(arch, "dy") for arch in ("resnet18", "resnet50", "mobilenet_v2"))
-    values = {conv: 100 * r["val_acc1"] for conv, r in runs.items()}
+    compact = compact and runs["dcd"]["params"] < runs["dy"]["params"]
+    values = {conv: 100 * runs[conv]["val_acc1"] for conv in ("static", "dy", "dcd")}
     values["pixels_ncm"] = nearest_class_mean(seed, settings["train_subset"], settings["val_subset"])
     return SeedRun(values=values, checks={"dcd_fewer_params": compact}, details=runs)
 

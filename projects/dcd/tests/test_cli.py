@@ -18,7 +18,8 @@ RECIPES = sorted(p for p in CONFIGS.glob("*.yaml") if p.name != "demo.yaml")
 R50 = CONFIGS / "resnet50-dcd_4xb64_imagenet.yaml"
 IMAGENET_FIXTURE = REPO / "shared" / "tests" / "fixtures" / "imagenet"  # tiny folders in ImageNet's layout
 # epochs, dropout and weight decay of the official training commands (liyunsheng13/dcd README)
-RECIPES_OFFICIAL = {"resnet50-dcd_4xb64_imagenet": (120, 0.1, 1e-4), "mobilenetv2-dcd_4xb128_imagenet": (300, 0.2, 2e-5)}
+RECIPES_OFFICIAL = {"resnet50-dcd_4xb64_imagenet": (120, 0.1, 1e-4),
+                    "mobilenetv2-dcd_4xb128_imagenet": (300, 0.2, 2e-5)}
 TINY = ("--data.init_args.train_subset=64", "--data.init_args.val_subset=32", "--data.init_args.batch_size=16")
 ON_CPU = ("--trainer.accelerator=cpu", "--trainer.devices=1", "--trainer.strategy=auto", "--trainer.num_nodes=1")
 
