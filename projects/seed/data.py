@@ -79,11 +79,12 @@ class _SSLDataModule(L.LightningDataModule):
 
 class FashionMNISTSSLDataModule(_SSLDataModule):
     """``views`` augmented views of (a subset of) the 60k training images; kNN bank from ``bank_subset``
-    training images, queries from ``val_subset`` test images."""
+    training images, queries from ``val_subset`` test images. ``crop_scale``: the RandomResizedCrop area range
+    (MoCo-v2's 0.2-1 by default)."""
 
     def __init__(self, data_dir: str | None = None, batch_size: int = 256, num_workers: int = 0,
                  train_subset: int | None = None, bank_subset: int | None = 5000, val_subset: int | None = 2000,
-                 views: int = 2, seed: int | None = None):
+                 views: int = 2, seed: int | None = None, crop_scale: tuple[float, float] = (0.2, 1.0)):
         super().__init__()
         self.save_hyperparameters()
 
@@ -91,7 +92,8 @@ class FashionMNISTSSLDataModule(_SSLDataModule):
         hp = self.hparams
         seed = default_seed(hp.seed)
         train = FashionMNIST("train", hp.data_dir, subset=hp.train_subset, seed=seed)
-        self.train_set = Views(_RawFashionMNIST(train), mocov2_augment(28, [MEAN], [STD], grey=True), hp.views)
+        augment = mocov2_augment(28, [MEAN], [STD], grey=True, crop_scale=tuple(hp.crop_scale))
+        self.train_set = Views(_RawFashionMNIST(train), augment, hp.views)
         self.bank_set = FashionMNIST("train", hp.data_dir, subset=hp.bank_subset, seed=seed + 1)
         self.query_set = FashionMNIST("test", hp.data_dir, subset=hp.val_subset, seed=seed)
 

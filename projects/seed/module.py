@@ -182,6 +182,34 @@ def _restore(cls, checkpoint: dict, **overrides):
     return model
 
 
+TEACHER_PARTS = ("encoder.", "head.")  # what SEED keeps of a MoCo-v2 checkpoint: the query encoder and its head
+
+
+def teacher_network(checkpoint: dict) -> nn.Sequential:
+    """``encoder -> head`` of a MoCo-v2 checkpoint: a full Lightning checkpoint, or a slim one holding only the
+    ``encoder.*`` and ``head.*`` weights (:func:`slim_teacher`, e.g. the claim's cached teacher)."""
+    accepted = inspect.signature(MoCoV2.__init__).parameters
+    hparams = {k: v for k, v in checkpoint.get("hyper_parameters", {}).items() if k in accepted}
+    moco = MoCoV2(**{**hparams, "queue_size": 1})
+    state = {k: v for k, v in checkpoint["state_dict"].items() if k.startswith(TEACHER_PARTS)}
+    expected = {k for k in moco.state_dict() if k.startswith(TEACHER_PARTS)}
+    if set(state) != expected:
+        raise UserFacingError(f"The teacher checkpoint's encoder/head weights do not match a MoCo-v2 "
+                              f"{hparams.get('arch')} w{hparams.get('width')}: "
+                              f"missing {sorted(expected - set(state))[:3]}, unexpected "
+                              f"{sorted(set(state) - expected)[:3]}.")
+    moco.load_state_dict(state, strict=False)  # key encoder, key head and queue are not needed by a teacher
+    return nn.Sequential(moco.encoder, moco.head)
+
+
+def slim_teacher(checkpoint: dict, dtype: torch.dtype = torch.float16) -> dict:
+    """A MoCo-v2 checkpoint reduced to what a SEED teacher needs (hyper-parameters and the query encoder and head
+    weights, floating tensors stored as ``dtype``): about a quarter of the full file at half precision."""
+    state = {k: (v.to(dtype) if v.is_floating_point() else v) for k, v in checkpoint["state_dict"].items()
+             if k.startswith(TEACHER_PARTS)}
+    return {"hyper_parameters": dict(checkpoint.get("hyper_parameters", {})), "state_dict": state}
+
+
 class SEED(SelfSupervised):
     """SEED (Fang et al. 2021): a student mimics a frozen self-supervised teacher's similarity distribution
     over ``[its own embedding, a queue of teacher embeddings]`` (:func:`projects.seed.losses.seed_loss`).
@@ -221,8 +249,7 @@ class SEED(SelfSupervised):
                 raise UserFacingError(
                     f"Teacher checkpoint {teacher_ckpt} holds {found}, but the SEED config expects {expected}: set "
                     f"model.init_args.teacher_arch / teacher_width / teacher_mlp / dim to match.")
-            moco = _restore(MoCoV2, checkpoint)
-            self.teacher = nn.Sequential(moco.encoder, moco.head)
+            self.teacher = teacher_network(checkpoint)
         else:
             teacher = build_encoder(teacher_arch, in_channels, teacher_width)
             self.teacher = nn.Sequential(teacher, projection_head(teacher.feature_dim, dim, teacher_mlp))

@@ -140,3 +140,32 @@ def test_truncated_teacher_or_encoder_checkpoint_is_one_paragraph(key: str, teac
     err = [line for line in capsys.readouterr().err.splitlines() if line.startswith("error:")]
     assert exc.value.code == 1 and len(err) == 1
     assert f"(model.init_args.{key}) {broken} is not a readable checkpoint" in err[0] and "truncated" in err[0]
+
+
+def test_teacher_cache_command_trains_the_committed_config_and_writes_a_slim_teacher(tmp_path: Path):
+    from projects.seed import teacher
+    from projects.seed.module import SEED
+
+    # the config as the cache command runs it (on 64 images for the test), then the command's export step
+    cli = run_cli(main, [CONFIGS / "mocov2_r10w16_1xb256_fmnist.yaml"], tmp_path / "run", *SSL_TINY,
+                  "--trainer.max_epochs=1")
+    assert cli.model.hparams.arch == "resnet_small" and cli.model.hparams.width == 16
+    slim = teacher.export(Path(cli.trainer.checkpoint_callback.last_model_path), tmp_path / "t.pt", {"test": True})
+    saved = torch.load(slim, weights_only=False)
+    assert saved["provenance"] == {"test": True}
+    assert {v.dtype for v in saved["state_dict"].values() if v.is_floating_point()} == {torch.float16}
+    student = SEED(student_arch="conv4", student_width=4, teacher_ckpt=str(slim), teacher_width=16, queue_size=8)
+    assert torch.equal(student.teacher[0].state_dict()["body.0.0.weight"],
+                       cli.model.encoder.state_dict()["body.0.0.weight"].half().float())
+
+
+def test_the_committed_cached_teacher_loads_into_seed():
+    from projects.seed import teacher
+    from projects.seed.module import SEED
+
+    if not teacher.CACHE.is_file():
+        pytest.skip(f"{teacher.CACHE} not made yet ({teacher.COMMAND})")
+    assert teacher.CACHE.stat().st_size < 2_000_000
+    student = SEED(student_arch="conv4", student_width=4, teacher_ckpt=str(teacher.CACHE), teacher_width=16)
+    assert student.teacher[0].feature_dim == 128
+    assert torch.load(teacher.CACHE, weights_only=False)["provenance"]["command"] == teacher.COMMAND
