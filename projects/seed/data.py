@@ -14,6 +14,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import lightning as L
+import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset
 from torchvision import datasets
@@ -36,6 +37,42 @@ def mocov2_augment(size: int, mean, std, grey: bool = False, crop_scale: tuple[f
     steps += [v2.RandomApply([v2.GaussianBlur(blur_kernel, sigma=(0.1, 2.0))], p=0.5), v2.RandomHorizontalFlip(),
               v2.ToDtype(torch.float32, scale=True), v2.Normalize(mean, std)]
     return v2.Compose(steps)
+
+
+def place_at_random(images: torch.Tensor, size: int, seed: int) -> torch.Tensor:
+    """A harder view of registered images (N, H, W) uint8: each shrunk to ``size`` px (bilinear, antialiased) and
+    pasted at a random offset in a blank frame of the original size; the offsets are drawn with ``seed``, so an
+    image always lands at the same place. Raw pixels stop being a good representation (as on natural images,
+    whose objects are not centred), while a convolutional encoder with global pooling can still be one."""
+    n, height, width = images.shape
+    if size >= min(height, width):
+        return images
+    small = torch.nn.functional.interpolate(images[:, None].float(), size=size, mode="bilinear", antialias=True,
+                                            align_corners=False)[:, 0].round().clamp(0, 255).to(images.dtype)
+    generator = torch.Generator().manual_seed(seed)
+    rows = torch.randint(0, height - size + 1, (n,), generator=generator)
+    cols = torch.randint(0, width - size + 1, (n,), generator=generator)
+    framed = torch.zeros_like(images)
+    for i, (r, c) in enumerate(zip(rows.tolist(), cols.tolist(), strict=True)):
+        framed[i, r:r + size, c:c + size] = small[i]
+    return framed
+
+
+PLACEMENT_SEEDS = {"train": 0, "test": 1}  # fixed per split: every run and every seed sees the same placements
+
+
+def placed_fashion_mnist(split: str, data_dir: str | None = None, subset: int | None = None, seed: int = 0,
+                         place: int | None = None) -> FashionMNIST:
+    """``FashionMNIST(split, ...)``, with every image of the split placed at random (:func:`place_at_random`,
+    offsets fixed per split, before the subset is drawn) when ``place`` (the object's side in px) is given."""
+    dataset = FashionMNIST(split, data_dir, subset=None if place else subset, seed=seed)
+    if place:
+        dataset.images = place_at_random(dataset.images, place, PLACEMENT_SEEDS[split])
+        if subset is not None and subset < len(dataset.labels):
+            keep = torch.from_numpy(np.sort(np.random.default_rng(seed).choice(len(dataset.labels), size=subset,
+                                                                                replace=False)))
+            dataset.images, dataset.labels = dataset.images[keep], dataset.labels[keep]
+    return dataset
 
 
 class Views(Dataset):
@@ -80,22 +117,24 @@ class _SSLDataModule(L.LightningDataModule):
 class FashionMNISTSSLDataModule(_SSLDataModule):
     """``views`` augmented views of (a subset of) the 60k training images; kNN bank from ``bank_subset``
     training images, queries from ``val_subset`` test images. ``crop_scale``: the RandomResizedCrop area range
-    (MoCo-v2's 0.2-1 by default)."""
+    (MoCo-v2's 0.2-1 by default). ``place``: shrink every image to this side and put it at a random place in the
+    frame, fixed per image (:func:`place_at_random`; None keeps the registered images)."""
 
     def __init__(self, data_dir: str | None = None, batch_size: int = 256, num_workers: int = 0,
                  train_subset: int | None = None, bank_subset: int | None = 5000, val_subset: int | None = 2000,
-                 views: int = 2, seed: int | None = None, crop_scale: tuple[float, float] = (0.2, 1.0)):
+                 views: int = 2, seed: int | None = None, crop_scale: tuple[float, float] = (0.2, 1.0),
+                 place: int | None = None):
         super().__init__()
         self.save_hyperparameters()
 
     def setup(self, stage: str | None = None) -> None:
         hp = self.hparams
         seed = default_seed(hp.seed)
-        train = FashionMNIST("train", hp.data_dir, subset=hp.train_subset, seed=seed)
+        split = lambda name, subset, s: placed_fashion_mnist(name, hp.data_dir, subset, s, hp.place)  # noqa: E731
         augment = mocov2_augment(28, [MEAN], [STD], grey=True, crop_scale=tuple(hp.crop_scale))
-        self.train_set = Views(_RawFashionMNIST(train), augment, hp.views)
-        self.bank_set = FashionMNIST("train", hp.data_dir, subset=hp.bank_subset, seed=seed + 1)
-        self.query_set = FashionMNIST("test", hp.data_dir, subset=hp.val_subset, seed=seed)
+        self.train_set = Views(_RawFashionMNIST(split("train", hp.train_subset, seed)), augment, hp.views)
+        self.bank_set = split("train", hp.bank_subset, seed + 1)
+        self.query_set = split("test", hp.val_subset, seed)
 
 
 class ImageNetSSLDataModule(_SSLDataModule):

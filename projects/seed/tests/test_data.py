@@ -2,6 +2,7 @@
 
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 
@@ -45,3 +46,25 @@ def test_imagenet_folders_two_views_at_the_requested_size():
 def test_missing_imagenet_names_the_folder(tmp_path: Path):
     with pytest.raises(DatasetNotFoundError, match=f"{tmp_path}/none does not exist"):
         ImageNetSSLDataModule(str(tmp_path / "none")).setup("fit")
+
+
+def test_place_at_random_moves_each_image_whole_and_always_to_the_same_place():
+    from projects.seed.data import place_at_random, placed_fashion_mnist
+
+    images = torch.full((50, 28, 28), 200, dtype=torch.uint8)  # a full frame: shrunk, it fills its box exactly
+    placed = place_at_random(images, 14, seed=0)
+    assert placed.shape == images.shape and placed.dtype == torch.uint8
+    assert torch.equal(placed, place_at_random(images, 14, seed=0))
+    assert not torch.equal(placed, place_at_random(images, 14, seed=1))
+    corners = {tuple(torch.nonzero(p).min(0).values.tolist()) for p in placed}
+    assert len(corners) > 10  # offsets vary between images
+    assert all(0 <= r <= 14 and 0 <= c <= 14 for r, c in corners)
+    assert all(int((p > 0).sum()) == 14 * 14 for p in placed)  # the whole image, shrunk, inside the frame
+    assert torch.equal(place_at_random(images, 28, seed=0), images)
+    # a subset holds the same placed images as the full split (placement happens before the subset is drawn)
+    full = placed_fashion_mnist("train", place=20)
+    part = placed_fashion_mnist("train", subset=100, seed=3, place=20)
+    plain = placed_fashion_mnist("train", subset=100, seed=3)
+    assert torch.equal(part.labels, plain.labels) and not torch.equal(part.images, plain.images)
+    keep = np.sort(np.random.default_rng(3).choice(60000, size=100, replace=False))  # FashionMNIST's subset rule
+    assert torch.equal(part.images, full.images[torch.from_numpy(keep)])
