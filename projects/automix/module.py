@@ -64,7 +64,8 @@ class MixupClassifier(L.LightningModule):
                  min_lr_ratio: float = 0.5, manifold_layers: tuple[int, ...] = (0, 1, 2),
                  mix_stage: int = 3, reduction: int = 2, lam_concat: bool = False, momentum: float = 0.999,
                  momentum_end: float = 0.999999, momentum_hold: float = 0.1, mask_loss_weight: float = 0.1,
-                 mask_loss_anneal: bool = False, mask_margin: float = 0.1, lam_margin: float = 0.08):
+                 mask_loss_anneal: bool = False, mask_margin: float = 0.1, lam_margin: float = 0.08,
+                 head_init_std: float | None = 0.01):
         super().__init__()
         if policy not in POLICIES:
             raise UserFacingError(f"model.policy must be one of {', '.join(POLICIES)}, got {policy!r}")
@@ -74,13 +75,22 @@ class MixupClassifier(L.LightningModule):
         self.save_hyperparameters()
         self.backbone = build_backbone(backbone, in_channels, width)
         dim = self.backbone.feat_dim
-        self.head = nn.Linear(dim, num_classes)  # the online mix head (the only head of the baselines)
+        self.head = self._head(dim, num_classes)  # the online mix head (the only head of the baselines)
         if policy == "automix":
-            self.head_one = nn.Linear(dim, num_classes)  # the online one-hot head, trained on clean images
+            self.head_one = self._head(dim, num_classes)  # the online one-hot head, trained on clean images
             self.mix_block = MixBlock(self.backbone.out_channels[mix_stage - 1], reduction, lam_concat)
             self.backbone_k = copy.deepcopy(self.backbone).requires_grad_(False)
             self.head_k = copy.deepcopy(self.head).requires_grad_(False)
             self.head_one_k = copy.deepcopy(self.head_one).requires_grad_(False)
+
+    def _head(self, dim: int, num_classes: int) -> nn.Linear:
+        """A linear classifier; weights ~ N(0, head_init_std²) and zero bias (openmixup's ``ClsHead``: 0.01), or
+        PyTorch's default Linear init when ``head_init_std`` is None."""
+        head = nn.Linear(dim, num_classes)
+        if self.hparams.head_init_std is not None:
+            nn.init.normal_(head.weight, std=self.hparams.head_init_std)
+            nn.init.zeros_(head.bias)
+        return head
 
     # ------------------------------------------------------------------ forward / evaluation
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -123,6 +133,12 @@ class MixupClassifier(L.LightningModule):
         with torch.no_grad():
             z = self.backbone_k.features(x, self.hparams.mix_stage)
         return self.mix_block(z, lam, index, x.shape[-2:])
+
+    def automix_diagnostics(self, x: torch.Tensor, lam: float, index: torch.Tensor) -> dict:
+        """:meth:`MixBlock.diagnostics` on (x, x[index], λ) read through the EMA encoder."""
+        with torch.no_grad():
+            z = self.backbone_k.features(x, self.hparams.mix_stage)
+        return self.mix_block.diagnostics(z, lam, index, x.shape[-2:])
 
     def _automix_step(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         hp = self.hparams

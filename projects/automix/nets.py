@@ -141,16 +141,35 @@ class MixBlock(nn.Module):
             nn.init.normal_(conv.weight, std=0.01)
             nn.init.zeros_(conv.bias)
 
-    def forward(self, z: torch.Tensor, lam: float, index: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+    def _inputs(self, z: torch.Tensor, lam: float, index: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         partner = z[index]
         if self.lam_concat:
             ones = torch.ones_like(z[:, :1])
             z, partner = torch.cat([z, ones * lam], 1), torch.cat([partner, ones * (1 - lam)], 1)
-        n, _, h, w = z.shape
+        return z, partner
+
+    def attention_logits(self, z: torch.Tensor, partner: torch.Tensor) -> torch.Tensor:
+        """q_iᵀ k_j / √(C/r) for every position i of z and j of its partner: (n, hw, hw)."""
         q = self.query(z).flatten(2).float()                      # n, c', hw
         k = self.query(partner).flatten(2).float()
+        return q.transpose(1, 2) @ k / math.sqrt(self.inter_channels)
+
+    def diagnostics(self, z: torch.Tensor, lam: float, index: torch.Tensor, size: tuple[int, int]) -> dict:
+        """Is the block past uniform attention? The logits' spread within a row (std over partner positions,
+        mean over rows and samples; 0 = uniform attention), the query weight's Frobenius norm, and the mask's
+        spatial std (std over pixels of B's share, mean over samples; 0 = a flat mask, a plain blend)."""
+        with torch.no_grad():
+            logits = self.attention_logits(*self._inputs(z, lam, index))
+            mask = self(z, lam, index, size)
+        return {"logit_spread": float(logits.std(-1).mean()),
+                "query_norm": float(self.query.weight.detach().norm()),
+                "mask_spatial_std": float(mask[:, 1].flatten(1).std(1).mean())}
+
+    def forward(self, z: torch.Tensor, lam: float, index: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+        z, partner = self._inputs(z, lam, index)
+        n, _, h, w = z.shape
         v = self.value(partner).flatten(2).transpose(1, 2).float()  # n, hw, 1
-        attn = torch.softmax(q.transpose(1, 2) @ k / math.sqrt(self.inter_channels), dim=-1)  # n, hw, hw
+        attn = torch.softmax(self.attention_logits(z, partner), dim=-1)  # n, hw, hw
         m = (attn @ v).transpose(1, 2).reshape(n, 1, h, w)
         m = torch.sigmoid(F.interpolate(m, size=size, mode="nearest")).to(z.dtype)
         return torch.cat([1 - m, m], dim=1)

@@ -240,3 +240,34 @@ def test_mask_loss_weight_schedule():
         finally:
             del type(model).global_step
     assert _automix().mask_loss_weight() == 0.1  # constant by default (CIFAR)
+
+
+def test_mix_block_diagnostics_tell_uniform_from_structured_attention():
+    torch.manual_seed(0)
+    block = MixBlock(16, reduction=2)
+    z, index = torch.randn(4, 16, 4, 4) * 3, torch.tensor([1, 2, 3, 0])
+    torch.nn.init.zeros_(block.query.weight)  # q = k = bias: every logit equal, attention exactly uniform
+    flat = block.diagnostics(z, 0.5, index, (8, 8))
+    assert flat["logit_spread"] == pytest.approx(0.0, abs=1e-7) and flat["query_norm"] == 0.0
+    assert flat["mask_spatial_std"] == pytest.approx(0.0, abs=1e-6)  # mask = σ(mean of v) at every pixel
+    torch.nn.init.normal_(block.query.weight, std=1.0)
+    torch.nn.init.normal_(block.value.weight, std=1.0)
+    sharp = block.diagnostics(z, 0.5, index, (8, 8))
+    logits = block.attention_logits(z, z[index])
+    assert sharp["logit_spread"] == pytest.approx(float(logits.std(-1).mean()), rel=1e-5) and sharp["logit_spread"] > 1
+    assert sharp["query_norm"] == pytest.approx(float(block.query.weight.norm()))
+    assert sharp["mask_spatial_std"] > 0.05
+
+
+@pytest.mark.parametrize("policy", ["automix", "mixup"])
+def test_heads_start_at_openmixups_normal_init_unless_asked_otherwise(policy):
+    torch.manual_seed(0)
+    kw = dict(backbone="cifar_resnet18", width=0.25, num_classes=10, in_channels=1, policy=policy)
+    model = MixupClassifier(**kw)
+    heads = [model.head] + ([model.head_one, model.head_k, model.head_one_k] if policy == "automix" else [])
+    for head in heads:
+        assert head.weight.std().item() == pytest.approx(0.01, rel=0.1) and (head.bias == 0).all()
+    if policy == "automix":  # the EMA heads start as copies of the online heads
+        torch.testing.assert_close(model.head_k.weight, model.head.weight)
+    default = MixupClassifier(**kw, head_init_std=None).head  # PyTorch's U(-1/√d, 1/√d), non-zero bias
+    assert default.weight.abs().max().item() > 0.05 and (default.bias != 0).any()
