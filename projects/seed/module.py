@@ -294,8 +294,8 @@ def load_encoder(path: str | Path) -> Encoder:
     hparams = checkpoint.get("hyper_parameters", {})
     if "student_arch" in hparams:  # the teacher's weights are in the SEED checkpoint itself
         return _restore(SEED, checkpoint, teacher_ckpt=None).encoder
-    if "arch" in hparams:
-        return _restore(MoCoV2, checkpoint).encoder
+    if "arch" in hparams:  # a full MoCo-v2 checkpoint, or a slim teacher (encoder and head only)
+        return teacher_network(checkpoint)[0]
     raise UserFacingError(f"{path} is neither a MoCo-v2 nor a SEED checkpoint of projects.seed.")
 
 
