@@ -13,12 +13,13 @@
 3. Every ``every`` steps: the attention logits' within-row spread, the query weight's norm and the mask's spatial
    std on a fixed probe batch (:meth:`projects.automix.nets.MixBlock.diagnostics`).
 
-What it shows (width 0.25, lr 0.1): the value path learns first (tens of steps) while the attention stays uniform
-(the logits are a bilinear form in the query weight, q_iᵀk_j = z_iᵀ W_qᵀ W_q z_j / √(C/r), so their gradient is
-proportional to W_q itself, N(0, 0.01) at init: a slow start near a saddle); once the value map varies over
-positions the query weight grows exponentially and, a few hundred steps in, the attention and the mask leave
-uniform (mask spatial std ~1e-5 -> ~0.4). The run with the full AutoMix pipeline needs as many effective steps
-(lr × steps) for its mask to form.
+What it shows (width 0.25, lr 0.1, seed 0, one thread): the value path learns first (tens of steps) while the
+attention stays uniform (the logits are a bilinear form in the query weight, q_iᵀk_j = z_iᵀ W_qᵀ W_q z_j / √(C/r),
+so their gradient is proportional to W_q itself, N(0, 0.01) at init: a slow start near a saddle); once the value
+map varies over positions the query weight grows exponentially and, ~270 steps in, the attention and the mask
+leave uniform (mask spatial std ~1e-5 -> ~0.45). It is a fragile event, not a guarantee: with another random
+stream the value path grew until the sigmoid saturated (each pair's mask all 0 or all 1, spatial std 1e-10 by step
+50), the gradient to q/k vanished and the attention never left uniform in 450 steps (see the README).
 """
 
 from __future__ import annotations
@@ -67,8 +68,8 @@ def pretrain(x: torch.Tensor, y: torch.Tensor, width: float, epochs: int, batch_
 def train_mix_block(net: torch.nn.Module, head: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, steps: int,
                     lr: float = 0.1, batch_size: int = 64, every: int = 25, seed: int = 0, stage: int = 3,
                     alpha: float = 2.0, mask_loss_weight: float = 0.1) -> tuple[MixBlock, list[dict]]:
-    """Only a fresh Mix Block learns, through the frozen ``net`` / ``head``; returns it and its trace."""
-    torch.manual_seed(seed)
+    """Only a fresh Mix Block learns, through the frozen ``net`` / ``head``; returns it and its trace. The block's
+    init and the batches continue torch's random stream (seeded once, before pretraining); λ from ``seed``."""
     rng = np.random.default_rng(seed)
     block = MixBlock(net.out_channels[stage - 1])
     opt = torch.optim.SGD(block.parameters(), lr=lr, momentum=0.9, weight_decay=1e-4)
