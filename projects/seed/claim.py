@@ -17,7 +17,7 @@ Run by the shared protocol (:mod:`shared.claims`), ``python -m projects.seed.cla
 teacher is ahead of the raw pixels and of the MoCo-v2 student on kNN and on 10-shot. The claim holds when the
 SEED student (official t_T) is ahead of the MoCo-v2 student by more than two standard errors of the paired
 per-seed differences on kNN and on 10-shot; the soft t_T and the linear probe are reported beside. About
-18 minutes for 3 seeds on 2 CPU cores.
+5 minutes for 3 seeds on 2 CPU cores.
 """
 
 from __future__ import annotations
