@@ -84,6 +84,27 @@ class HandSet(Dataset):
                 "has_mesh": torch.tensor(1.0)}
 
 
+class FeatureHandSet(HandSet):
+    """:class:`HandSet` with a frozen backbone's features in place of the image: ``global_features`` (N, C) and
+    ``grid_features`` (N, G, C), computed once for every hand of ``arrays`` (row k belongs to hand k). No pixel
+    noise: the features are fixed."""
+
+    def __init__(self, arrays: dict[str, np.ndarray], features: dict[str, torch.Tensor], indices: np.ndarray):
+        super().__init__(arrays, indices, train=False)
+        self.features = features
+
+    def __getitem__(self, i: int) -> dict:
+        k = int(self.indices[i])
+        a = self.arrays
+        j = a["joints"].shape[1]
+        return {"global_features": self.features["global_features"][k],
+                "grid_features": self.features["grid_features"][k],
+                "joints": torch.from_numpy(a["joints"][k]), "joints_conf": torch.ones(j),
+                "joints_2d": torch.from_numpy(a["joints_2d"][k]), "joints_2d_conf": torch.ones(j),
+                "vertices": torch.from_numpy(a["vertices"][k]), "has_3d": torch.tensor(1.0),
+                "has_mesh": torch.tensor(1.0)}
+
+
 def _rotz(deg: float) -> np.ndarray:
     c, s = math.cos(math.radians(deg)), math.sin(math.radians(deg))
     return np.array([[c, -s, 0], [s, c, 0], [0, 0, 1]], dtype=np.float32)

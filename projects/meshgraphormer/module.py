@@ -70,6 +70,14 @@ class MeshGraphormerModule(L.LightningModule):
     def forward(self, images: torch.Tensor) -> dict:
         return self.net(images)
 
+    def run_batch(self, batch: dict) -> dict:
+        """The network on a batch: on its ``image``, or on precomputed backbone features ``global_features``
+        (B, C) and ``grid_features`` (B, grid_size^2, C) when the batch carries them instead (a frozen backbone
+        whose features were computed once)."""
+        if "global_features" in batch:
+            return self.net.decode(batch["global_features"], batch["grid_features"])
+        return self(batch["image"])
+
     def on_fit_start(self) -> None:
         data = getattr(self.trainer.datamodule, "hparams", {})
         if data.get("source") == "tsv" and data.get("kind") == "body" and self.body.num_joints != 14:
@@ -114,9 +122,9 @@ class MeshGraphormerModule(L.LightningModule):
         return {"loss": total, "loss_vertices": l_v, "loss_3d": l_3d, "loss_2d": l_2d}
 
     def training_step(self, batch: dict, batch_idx: int) -> torch.Tensor:
-        out = self(batch["image"])
+        out = self.run_batch(batch)
         parts = self.losses(out, batch, self.targets(batch))
-        b = batch["image"].shape[0]
+        b = batch["joints"].shape[0]
         for k, v in parts.items():
             self.log(f"train/{k}", v, prog_bar=k == "loss", batch_size=b)
         return parts["loss"]
@@ -138,10 +146,10 @@ class MeshGraphormerModule(L.LightningModule):
                 "f15": metrics.f_score(pred_full, gt_full, 0.015, align=True)}
 
     def _eval_step(self, batch: dict, stage: str) -> None:
-        out = self(batch["image"])
+        out = self.run_batch(batch)
         gt = self.targets(batch)
         parts = self.losses(out, batch, gt)
-        b = batch["image"].shape[0]
+        b = batch["joints"].shape[0]
         self.log(f"{stage}/loss", parts["loss"], batch_size=b, sync_dist=True)
         has_mesh = batch["has_mesh"].bool()
         for k, v in self.evaluate(out, batch, gt[0]).items():
@@ -159,7 +167,7 @@ class MeshGraphormerModule(L.LightningModule):
     def predict_step(self, batch: dict, batch_idx: int) -> dict[str, torch.Tensor]:
         """Root-centred full meshes (B, V, 3) and the joints regressed from them (B, J, 3), metres, with the
         weak-perspective camera (B, 3): what FreiHAND's CodaLab server scores (as ``[joints, vertices]``)."""
-        out = self(batch["image"])
+        out = self.run_batch(batch)
         full = out["vertices"][-1].float()
         root = self.regress(full)[:, self.body.root].mean(1, keepdim=True)
         return {"joints": self.regress(full) - root, "vertices": full - root, "camera": out["camera"].float()}

@@ -341,8 +341,12 @@ class MeshGraphormer(nn.Module):
     def forward(self, images: torch.Tensor) -> dict[str, torch.Tensor | list[torch.Tensor]]:
         """``images`` (B, 3, H, W) -> ``camera`` (B, 3), ``joints`` (B, J, 3), ``vertices``: a list from the
         coarsest (B, V_c, 3) to the full mesh."""
-        glob, grid = self.image_features(images)
-        b = images.shape[0]
+        return self.decode(*self.image_features(images))
+
+    def decode(self, glob: torch.Tensor, grid: torch.Tensor) -> dict[str, torch.Tensor | list[torch.Tensor]]:
+        """The encoder on the backbone's features: ``glob`` (B, C) and ``grid`` (B, grid_size^2, C), as
+        :meth:`image_features` gives them (or a cache of them, for runs that keep the backbone frozen)."""
+        b = glob.shape[0]
         xyz = self.template.expand(b, -1, -1) * self.token_xyz_scale
         queries = torch.cat([xyz, glob[:, None].expand(-1, self.template.shape[0], -1)], 2)
         if self.training and self.mask_ratio > 0:

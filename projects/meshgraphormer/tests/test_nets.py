@@ -107,6 +107,19 @@ def test_upsampling_shapes_through_the_hierarchy():
     assert model.blocks[2].layers[0].graph is not None and model.blocks[0].layers[0].graph is None
 
 
+def test_decoding_cached_features_equals_the_forward_pass_on_the_image():
+    model, _ = tiny_model()
+    model.eval()
+    images = torch.randn(2, 3, 32, 32)
+    with torch.no_grad():
+        direct = model(images)
+        cached = model.decode(*model.image_features(images))
+        other = model.decode(*model.image_features(torch.randn(2, 3, 32, 32)))
+    torch.testing.assert_close(cached["vertices"][-1], direct["vertices"][-1])
+    torch.testing.assert_close(cached["camera"], direct["camera"])
+    assert not torch.allclose(other["camera"], direct["camera"])  # the features do reach the output
+
+
 def test_without_graph_blocks_no_layer_has_one():
     verts, faces = uv_sphere(6, 8)
     h = build_hierarchy(verts, faces, levels=1)
